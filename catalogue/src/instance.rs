@@ -1,0 +1,125 @@
+//! Measure instances: a measure bound to a measured system.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::CatalogueError;
+
+/// Per-instance overrides of the sandbox limits. Absent fields take the
+/// engine's defaults; the engine caps each at its own maximum.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOverrides {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_bytes: Option<u64>,
+}
+
+/// What a user asks for when creating an instance.
+#[derive(Debug, Clone)]
+pub struct InstanceSpec {
+    pub name: String,
+    /// `id` or `id@version`; without a version the latest is pinned.
+    pub measure: String,
+    pub config: Value,
+    pub labels: BTreeMap<String, String>,
+    /// Seconds-resolution cron expression (`sec min hour day month weekday [year]`).
+    pub schedule: Option<String>,
+    /// Directories the plugin may read, as absolute host paths.
+    pub grants: Vec<PathBuf>,
+    pub limits: LimitOverrides,
+}
+
+/// A stored instance, pinned to one measure version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Instance {
+    pub name: String,
+    pub measure_id: String,
+    pub measure_version: semver::Version,
+    pub config: Value,
+    pub labels: BTreeMap<String, String>,
+    pub schedule: Option<String>,
+    pub grants: Vec<PathBuf>,
+    pub limits: LimitOverrides,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Instance {
+    /// `measure_id@measure_version`.
+    pub fn measure_ref(&self) -> String {
+        format!("{}@{}", self.measure_id, self.measure_version)
+    }
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+/// Instance names and label keys: 1–128 of `[A-Za-z0-9._-]`, not starting with `.` or `-`.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 128 {
+        return Err("must be 1 to 128 characters long".into());
+    }
+    if name.starts_with(['.', '-']) {
+        return Err("must not start with '.' or '-'".into());
+    }
+    if let Some(c) = name.chars().find(|&c| !is_name_char(c)) {
+        return Err(format!(
+            "character {c:?} is not allowed (use letters, digits, '.', '_', '-')"
+        ));
+    }
+    Ok(())
+}
+
+impl InstanceSpec {
+    /// Checks that need no catalogue lookup: name, labels, schedule, grants, limits.
+    pub(crate) fn check_shape(&self) -> Result<(), CatalogueError> {
+        let invalid = |reason: String| CatalogueError::InvalidInstance {
+            instance: self.name.clone(),
+            reason,
+        };
+        validate_name(&self.name).map_err(|e| invalid(format!("name {:?} {e}", self.name)))?;
+        for key in self.labels.keys() {
+            validate_name(key).map_err(|e| invalid(format!("label key {key:?} {e}")))?;
+        }
+        if let Some(expr) = &self.schedule {
+            cron::Schedule::from_str(expr).map_err(|e| {
+                invalid(format!(
+                    "schedule {expr:?} is not a cron expression ({e}); expected 6 or 7 fields: sec min hour day-of-month month day-of-week [year], e.g. \"0 */15 * * * *\""
+                ))
+            })?;
+        }
+        for dir in &self.grants {
+            if !dir.is_absolute() {
+                return Err(invalid(format!(
+                    "granted directory {} is not an absolute path",
+                    dir.display()
+                )));
+            }
+            if !dir.is_dir() {
+                return Err(invalid(format!(
+                    "granted directory {} does not exist or is not a directory",
+                    dir.display()
+                )));
+            }
+        }
+        for (what, v) in [
+            ("deadline_ms", self.limits.deadline_ms),
+            ("memory_bytes", self.limits.memory_bytes),
+            ("output_bytes", self.limits.output_bytes),
+        ] {
+            if v == Some(0) {
+                return Err(invalid(format!("limit {what} must be greater than 0")));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,28 @@
+//! The measure catalogue: what a measure is, which versions exist, what
+//! configuration each accepts, and how instances bind a measure to a
+//! measured system.
+//!
+//! This crate holds the rules, not the bytes: persistence is behind
+//! [`CatalogueStore`] (implemented by the engine's stores), and reading
+//! metadata out of a WebAssembly component is the engine's sandbox's job.
+//!
+//! Invariants:
+//! - A measure is identified by `id@version`; once registered, the bytes
+//!   behind an `id@version` never change (re-registering different bytes is
+//!   an error, re-registering the same bytes is a no-op).
+//! - Every stored instance's configuration is valid against the schema of
+//!   the exact measure version it is pinned to.
+
+mod error;
+mod instance;
+mod metadata;
+mod registry;
+mod schema;
+mod store;
+
+pub use error::{CatalogueError, Violation};
+pub use instance::{Instance, InstanceSpec, LimitOverrides, validate_name};
+pub use metadata::{MeasureKind, MeasureMetadata, RawMetadata, Scale};
+pub use registry::{Catalogue, MeasureRef, Registration};
+pub use schema::ConfigSchema;
+pub use store::{CatalogueStore, Implementation, MeasureRecord, StoreError};

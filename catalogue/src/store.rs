@@ -1,0 +1,72 @@
+//! What the catalogue needs from a storage backend.
+
+use chrono::{DateTime, Utc};
+
+use crate::instance::Instance;
+use crate::metadata::MeasureMetadata;
+
+/// Errors of a storage backend, kept opaque to the catalogue.
+pub type StoreError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// How a measure is computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Implementation {
+    /// A WebAssembly component implementing the `measure` world, stored by
+    /// the sha256 of its bytes.
+    Wasm { sha256: String },
+}
+
+/// One registered version of a measure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasureRecord {
+    pub metadata: MeasureMetadata,
+    pub implementation: Implementation,
+    pub registered_at: DateTime<Utc>,
+}
+
+impl MeasureRecord {
+    /// `id@version`.
+    pub fn reference(&self) -> String {
+        format!("{}@{}", self.metadata.id, self.metadata.version)
+    }
+}
+
+/// Persistence of the catalogue. Implementations must make each call atomic.
+pub trait CatalogueStore {
+    /// Every registered version of `id`, in any order.
+    fn measure_versions(&self, id: &str) -> Result<Vec<MeasureRecord>, StoreError>;
+    /// Every registered measure version.
+    fn list_measures(&self) -> Result<Vec<MeasureRecord>, StoreError>;
+    /// Store a new measure version together with its component bytes.
+    fn insert_measure(&self, record: &MeasureRecord, wasm: &[u8]) -> Result<(), StoreError>;
+    /// The component bytes stored under `sha256`.
+    fn wasm(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Store a new instance; `Ok(false)` when the name is taken.
+    fn insert_instance(&self, instance: &Instance) -> Result<bool, StoreError>;
+    fn instance(&self, name: &str) -> Result<Option<Instance>, StoreError>;
+    fn list_instances(&self) -> Result<Vec<Instance>, StoreError>;
+}
+
+impl<T: CatalogueStore + ?Sized> CatalogueStore for std::sync::Arc<T> {
+    fn measure_versions(&self, id: &str) -> Result<Vec<MeasureRecord>, StoreError> {
+        (**self).measure_versions(id)
+    }
+    fn list_measures(&self) -> Result<Vec<MeasureRecord>, StoreError> {
+        (**self).list_measures()
+    }
+    fn insert_measure(&self, record: &MeasureRecord, wasm: &[u8]) -> Result<(), StoreError> {
+        (**self).insert_measure(record, wasm)
+    }
+    fn wasm(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).wasm(sha256)
+    }
+    fn insert_instance(&self, instance: &Instance) -> Result<bool, StoreError> {
+        (**self).insert_instance(instance)
+    }
+    fn instance(&self, name: &str) -> Result<Option<Instance>, StoreError> {
+        (**self).instance(name)
+    }
+    fn list_instances(&self) -> Result<Vec<Instance>, StoreError> {
+        (**self).list_instances()
+    }
+}

@@ -1,0 +1,37 @@
+//! `smm`: the command line of the smm measure engine.
+
+mod cli;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SMM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            // One line: the error and its causes.
+            let causes: Vec<String> = e.chain().map(ToString::to_string).collect();
+            let mut line = String::new();
+            for c in causes {
+                if !line.contains(&c) {
+                    if !line.is_empty() {
+                        line.push_str(": ");
+                    }
+                    line.push_str(&c);
+                }
+            }
+            eprintln!("error: {}", line.replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}

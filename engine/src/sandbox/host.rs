@@ -1,0 +1,77 @@
+//! Per-collection host state: the WASI context built from the instance's
+//! grants, and the limiter.
+//!
+//! Invariant: a plugin sees only what this builds: no environment, no
+//! arguments, no network, no clock beyond WASI's, stdout discarded, stderr
+//! kept (bounded) for diagnostics, and the granted directories read-only.
+
+use std::path::PathBuf;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::limits::Limiter;
+
+/// How much of a plugin's stderr is kept.
+const STDERR_BYTES: usize = 16 << 10;
+
+pub(crate) struct Host {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: Limiter,
+    pub(crate) stderr: MemoryOutputPipe,
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl Host {
+    /// Each granted directory is visible to the plugin, read-only, at its
+    /// own absolute host path, so configured paths mean the same inside
+    /// and outside the sandbox.
+    pub(crate) fn new(grants: &[PathBuf], memory_bytes: u64) -> Result<Host, String> {
+        let stderr = MemoryOutputPipe::new(STDERR_BYTES);
+        let mut builder = WasiCtxBuilder::new();
+        builder
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        for dir in grants {
+            let guest = dir
+                .to_str()
+                .ok_or_else(|| format!("granted directory {} is not UTF-8", dir.display()))?;
+            builder
+                .preopened_dir(dir, guest, FsPerms::ReadOnly)
+                .map_err(|e| format!("cannot open granted directory {}: {e}", dir.display()))?;
+        }
+        Ok(Host {
+            wasi: builder.build(),
+            table: ResourceTable::new(),
+            limiter: Limiter::new(memory_bytes),
+            stderr,
+        })
+    }
+
+    /// The last lines the plugin wrote to stderr, on one line.
+    pub(crate) fn stderr_tail(&self) -> String {
+        let bytes = self.stderr.contents();
+        let text = String::from_utf8_lossy(&bytes);
+        let text = text.trim();
+        let start = text.len().saturating_sub(512);
+        let start = (start..=text.len())
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(text.len());
+        text[start..]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}

@@ -1,0 +1,388 @@
+//! The sandbox: runs untrusted measure components under wasmtime.
+//!
+//! Invariants:
+//! - Every call into a plugin (`metadata` at registration, `collect` per
+//!   measurement) happens in a fresh `Store` with its own WASI context: no
+//!   state leaks between runs, and a trapped instance is never re-entered.
+//! - Every call runs under [`Limits`]: an epoch deadline, a memory cap
+//!   enforced by [`limits::Limiter`], and an output cap checked on return.
+//!   Whatever the plugin does, the caller gets a [`Failure`] or a
+//!   [`Collected`] within the deadline (host-side I/O aside).
+//! - A plugin reaches only what [`host::Host`] grants: read-only directories.
+//! - Components are compiled once per content hash (on-disk cache) and
+//!   linked once per process (`InstancePre`); a collection only instantiates.
+
+mod bindings;
+mod cache;
+mod failure;
+mod host;
+mod limits;
+mod ticker;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use smm_catalogue::{MeasureKind, RawMetadata, Scale};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+pub use failure::Failure;
+pub use limits::Limits;
+
+use bindings::{MeasurePre, PluginError};
+use host::Host;
+
+/// Engine-wide sandbox settings.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Where compiled components are cached; `None` disables the disk cache.
+    pub cache_dir: Option<PathBuf>,
+    /// How many plugin instances may be alive at once (pooling allocator slots).
+    pub slots: u32,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            cache_dir: None,
+            slots: 64,
+        }
+    }
+}
+
+/// Why a `.wasm` cannot enter the catalogue.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    #[error("not a WebAssembly binary (no \\0asm header)")]
+    NotWasm,
+    #[error(
+        "a core WebAssembly module, not a component: build the measure with `--target wasm32-wasip2` (see sdk/README.md)"
+    )]
+    CoreModule,
+    #[error("not a valid WebAssembly component: {0}")]
+    Invalid(String),
+    #[error("the component does not implement the smm:measure/measure world: {0}")]
+    WrongWorld(String),
+    #[error("the component's metadata() failed: {0}")]
+    Metadata(Failure),
+}
+
+/// A successful collection, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Collected {
+    pub value: Option<f64>,
+    pub text: Option<String>,
+    pub details: Option<Value>,
+    pub observed_at: Option<DateTime<Utc>>,
+}
+
+/// A component compiled and linked, ready to instantiate.
+#[derive(Clone)]
+pub struct Prepared {
+    pre: MeasurePre<Host>,
+}
+
+/// The wasmtime engine, linker and caches shared by all collections.
+pub struct Sandbox {
+    engine: Engine,
+    linker: Linker<Host>,
+    cache: Option<cache::CompileCache>,
+    prepared: Mutex<HashMap<String, Prepared>>,
+}
+
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+
+impl Sandbox {
+    pub fn new(config: SandboxConfig) -> Result<Sandbox, String> {
+        let mut pool = PoolingAllocationConfig::default();
+        let slots = config.slots.max(1);
+        pool.total_component_instances(slots)
+            .total_core_instances(slots * limits::MAX_CORE_INSTANCES as u32)
+            .total_memories(slots * limits::MAX_MEMORIES as u32)
+            .total_tables(slots * limits::MAX_TABLES as u32)
+            .total_stacks(slots)
+            .max_core_instances_per_component(limits::MAX_CORE_INSTANCES as u32)
+            .max_memories_per_component(limits::MAX_MEMORIES as u32)
+            .max_tables_per_component(limits::MAX_TABLES as u32)
+            .max_memory_size(Limits::MAX.memory_bytes as usize);
+        let mut wasm_config = Config::new();
+        wasm_config
+            .epoch_interruption(true)
+            .max_wasm_stack(512 << 10)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm_config).map_err(|e| format!("wasmtime engine: {e}"))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| format!("linking WASI: {e}"))?;
+        let cache = match &config.cache_dir {
+            Some(dir) => Some(
+                cache::CompileCache::new(dir, &engine)
+                    .map_err(|e| format!("compile cache {}: {e}", dir.display()))?,
+            ),
+            None => None,
+        };
+        ticker::start(&engine);
+        Ok(Sandbox {
+            engine,
+            linker,
+            cache,
+            prepared: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Compile (or load from cache) and link a component, checking it
+    /// implements the `measure` world against what the host provides.
+    pub fn prepare(&self, sha256: &str, wasm: &[u8]) -> Result<Prepared, InspectError> {
+        if let Some(p) = self.prepared.lock().expect("prepared cache").get(sha256) {
+            return Ok(p.clone());
+        }
+        check_header(wasm)?;
+        let component = match &self.cache {
+            Some(cache) => cache.load(&self.engine, sha256, wasm),
+            None => Component::new(&self.engine, wasm),
+        }
+        .map_err(|e| InspectError::Invalid(format!("{e:#}")))?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| InspectError::WrongWorld(format!("{e:#}")))?;
+        let pre = MeasurePre::new(instance_pre)
+            .map_err(|e| InspectError::WrongWorld(format!("{e:#}")))?;
+        let prepared = Prepared { pre };
+        self.prepared
+            .lock()
+            .expect("prepared cache")
+            .insert(sha256.to_string(), prepared.clone());
+        Ok(prepared)
+    }
+
+    /// Read a component's metadata (under the default limits, no grants).
+    pub fn inspect(&self, sha256: &str, wasm: &[u8]) -> Result<RawMetadata, InspectError> {
+        let prepared = self.prepare(sha256, wasm)?;
+        let limits = Limits::default();
+        let m = self
+            .call(&prepared, &[], &limits, |measure, store| {
+                measure.call_metadata(store)
+            })
+            .map_err(InspectError::Metadata)?;
+        Ok(RawMetadata {
+            id: m.id,
+            version: m.version,
+            name: m.name,
+            description: m.description,
+            kind: match m.kind {
+                bindings::MeasureKind::Direct => MeasureKind::Direct,
+                bindings::MeasureKind::Counting => MeasureKind::Counting,
+                bindings::MeasureKind::Grade => MeasureKind::Grade,
+                bindings::MeasureKind::Ranking => MeasureKind::Ranking,
+            },
+            unit: m.unit,
+            scale: match m.scale {
+                bindings::Scale::Nominal => Scale::Nominal,
+                bindings::Scale::Ordinal => Scale::Ordinal,
+                bindings::Scale::Interval => Scale::Interval,
+                bindings::Scale::Ratio => Scale::Ratio,
+            },
+            config_schema: m.config_schema,
+            output: m.output,
+        })
+    }
+
+    /// Take one measurement: instantiate in a fresh store, call `collect`
+    /// with `config` (JSON), and validate what comes back.
+    pub fn collect(
+        &self,
+        prepared: &Prepared,
+        config: &str,
+        grants: &[PathBuf],
+        limits: &Limits,
+    ) -> Result<Collected, Failure> {
+        let result = self.call(prepared, grants, limits, |measure, store| {
+            measure.call_collect(store, config)
+        })?;
+        let m = result.map_err(|e| match e {
+            PluginError::Config(m) => Failure::Config(m),
+            PluginError::Input(m) => Failure::Input(m),
+            PluginError::Internal(m) => Failure::Plugin(m),
+        })?;
+        validate(m, limits)
+    }
+
+    /// Instantiate `prepared` in a fresh store under `limits` and run `f`.
+    fn call<R>(
+        &self,
+        prepared: &Prepared,
+        grants: &[PathBuf],
+        limits: &Limits,
+        f: impl FnOnce(&bindings::Measure, &mut Store<Host>) -> wasmtime::Result<R>,
+    ) -> Result<R, Failure> {
+        let host = Host::new(grants, limits.memory_bytes).map_err(Failure::Engine)?;
+        let mut store = Store::new(&self.engine, host);
+        store.limiter(|h| &mut h.limiter);
+        store.set_epoch_deadline(ticker::ticks(limits.deadline));
+        let outcome = prepared
+            .pre
+            .instantiate(&mut store)
+            .and_then(|measure| f(&measure, &mut store));
+        outcome.map_err(|e| classify(e, &store, limits))
+    }
+}
+
+fn check_header(wasm: &[u8]) -> Result<(), InspectError> {
+    if wasm.len() < 8 || &wasm[..4] != WASM_MAGIC {
+        return Err(InspectError::NotWasm);
+    }
+    // Bytes 4..8: version (u16) and layer (u16); layer 0 is a core module.
+    if wasm[6..8] == [0, 0] {
+        return Err(InspectError::CoreModule);
+    }
+    Ok(())
+}
+
+fn classify(error: wasmtime::Error, store: &Store<Host>, limits: &Limits) -> Failure {
+    let host = store.data();
+    if host.limiter.memory_exceeded {
+        return Failure::MemoryExceeded {
+            limit: limits.memory_bytes,
+        };
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => Failure::Timeout {
+            deadline: limits.deadline,
+        },
+        Some(Trap::StackOverflow) => Failure::StackOverflow,
+        Some(trap) => Failure::Trap {
+            message: trap.to_string(),
+            stderr: host.stderr_tail(),
+        },
+        None => {
+            let message = format!("{error:#}");
+            if message.contains("pooling allocator") || message.contains("concurrency limit") {
+                Failure::Engine(format!("no free sandbox slot: {message}"))
+            } else {
+                Failure::Trap {
+                    message,
+                    stderr: host.stderr_tail(),
+                }
+            }
+        }
+    }
+}
+
+/// Check a plugin's measurement against the contract of the WIT world.
+fn validate(m: bindings::Measurement, limits: &Limits) -> Result<Collected, Failure> {
+    let size = m.text.as_ref().map_or(0, String::len) + m.details.as_ref().map_or(0, String::len);
+    if size as u64 > limits.output_bytes {
+        return Err(Failure::OutputTooLarge {
+            size: size as u64,
+            limit: limits.output_bytes,
+        });
+    }
+    if m.value.is_none() && m.text.is_none() {
+        return Err(Failure::InvalidOutput(
+            "the measurement has neither a value nor a text".into(),
+        ));
+    }
+    if let Some(v) = m.value
+        && !v.is_finite()
+    {
+        return Err(Failure::InvalidOutput(format!(
+            "the value {v} is not a finite number"
+        )));
+    }
+    let details = match m.details {
+        None => None,
+        Some(d) => match serde_json::from_str::<Value>(&d) {
+            Ok(v @ Value::Object(_)) => Some(v),
+            Ok(_) => {
+                return Err(Failure::InvalidOutput(
+                    "details must be a JSON object".into(),
+                ));
+            }
+            Err(e) => {
+                return Err(Failure::InvalidOutput(format!("details are not JSON: {e}")));
+            }
+        },
+    };
+    let observed_at = match m.observed_at {
+        None => None,
+        Some(ms) => Some(DateTime::<Utc>::from_timestamp_millis(ms).ok_or_else(|| {
+            Failure::InvalidOutput(format!("observed-at {ms} ms is out of range"))
+        })?),
+    };
+    Ok(Collected {
+        value: m.value,
+        text: m.text,
+        details,
+        observed_at,
+    })
+}
+
+/// sha256 of a component, lowercase hex: its identity in the catalogue.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Where a granted path should be looked up: canonical, absolute.
+pub fn canonical_grant(path: &Path) -> std::io::Result<PathBuf> {
+    std::fs::canonicalize(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_told_apart() {
+        assert!(matches!(
+            check_header(b"garbage!"),
+            Err(InspectError::NotWasm)
+        ));
+        assert!(matches!(
+            check_header(b"\0asm\x01\0\0\0"),
+            Err(InspectError::CoreModule)
+        ));
+        assert!(check_header(b"\0asm\x0d\0\x01\0").is_ok());
+    }
+
+    fn plugin(
+        value: Option<f64>,
+        text: Option<&str>,
+        details: Option<&str>,
+    ) -> bindings::Measurement {
+        bindings::Measurement {
+            value,
+            text: text.map(str::to_string),
+            details: details.map(str::to_string),
+            observed_at: None,
+        }
+    }
+
+    #[test]
+    fn contract_violations_are_invalid_output() {
+        let l = Limits::default();
+        let bad = [
+            plugin(None, None, None),
+            plugin(Some(f64::INFINITY), None, None),
+            plugin(Some(1.0), None, Some("[1]")),
+            plugin(Some(1.0), None, Some("{oops")),
+        ];
+        for m in bad {
+            assert!(matches!(validate(m, &l), Err(Failure::InvalidOutput(_))));
+        }
+        let small = Limits {
+            output_bytes: 4,
+            ..l
+        };
+        assert!(matches!(
+            validate(plugin(None, Some("ABCDE"), None), &small),
+            Err(Failure::OutputTooLarge { size: 5, limit: 4 })
+        ));
+        let ok = validate(plugin(Some(2.0), None, Some(r#"{"a":1}"#)), &l).unwrap();
+        assert_eq!(ok.details.unwrap()["a"], 1);
+    }
+}

@@ -1,0 +1,341 @@
+//! End to end through the real `smm` binary: standard measures built from
+//! source, registered, bound to the sample reports, run, stored and queried.
+
+use std::path::PathBuf;
+
+use quick_xml::Reader;
+use quick_xml::events::Event;
+use serde_json::Value;
+use smm_tests::{Smm, component, shared_fixture, workspace};
+
+fn smm() -> Smm {
+    Smm::new(env!("CARGO_BIN_EXE_smm"))
+}
+
+fn samples() -> PathBuf {
+    workspace().join("measures/samples")
+}
+
+fn path_str(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Results in a SARIF log, counted here independently of the measure.
+fn sarif_results(path: &std::path::Path) -> u64 {
+    let log: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    log["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["results"].as_array().map_or(0, Vec::len) as u64)
+        .sum()
+}
+
+/// Pass rate from the `<testsuite>` summary attributes, which the measure
+/// does not read (it counts `<testcase>` elements).
+fn junit_rate_from_headers(path: &std::path::Path) -> f64 {
+    let xml = std::fs::read(path).unwrap();
+    let mut reader = Reader::from_reader(xml.as_slice());
+    let mut buf = Vec::new();
+    let (mut tests, mut bad, mut skipped) = (0.0, 0.0, 0.0);
+    loop {
+        match reader.read_event_into(&mut buf).unwrap() {
+            Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == "testsuite" => {
+                for a in e.attributes() {
+                    let a = a.unwrap();
+                    let v: f64 = a.value.parse().unwrap_or(0.0);
+                    match a.key.as_ref() {
+                        "tests" => tests += v,
+                        "failures" | "errors" => bad += v,
+                        "skipped" => skipped += v,
+                        _ => {}
+                    }
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    100.0 * (tests - skipped - bad) / (tests - skipped)
+}
+
+fn register_standard(smm: &Smm) {
+    let sarif = component("sarif-findings");
+    let junit = component("junit-tests");
+    let out = smm.ok(&["measure", "register", path_str(&sarif), path_str(&junit)]);
+    assert!(out.contains("registered sarif-findings@1.0.0"), "{out}");
+    assert!(out.contains("registered junit-tests@1.0.0"), "{out}");
+}
+
+#[test]
+fn register_create_run_query_sarif_and_junit() {
+    let smm = smm();
+    register_standard(&smm);
+
+    let list = smm.ok(&["measure", "list"]);
+    assert!(
+        list.contains("sarif-findings@1.0.0") && list.contains("junit-tests@1.0.0"),
+        "{list}"
+    );
+    let show = smm.ok(&["measure", "show", "sarif-findings"]);
+    assert!(
+        show.contains("\"path\""),
+        "the config schema names `path`:\n{show}"
+    );
+    assert!(show.contains("counting"), "{show}");
+
+    let dir = samples();
+    let sarif = dir.join("flawfinder.sarif");
+    let junit = dir.join("pytest-junit.xml");
+    smm.ok(&[
+        "instance",
+        "create",
+        "legacy-sast",
+        "--measure",
+        "sarif-findings",
+        "--config",
+        &format!(r#"{{"path":"{}"}}"#, path_str(&sarif)),
+        "--grant-dir",
+        path_str(&dir),
+        "--label",
+        "team=payments",
+        "--label",
+        "tier=1",
+    ]);
+    let cfg = smm.home.path().join("junit.json");
+    std::fs::write(&cfg, format!(r#"{{"path":"{}"}}"#, path_str(&junit))).unwrap();
+    smm.ok(&[
+        "instance",
+        "create",
+        "pricing-tests",
+        "--measure",
+        "junit-tests@1.0.0",
+        "--config",
+        &format!("@{}", path_str(&cfg)),
+        "--grant-dir",
+        path_str(&dir),
+    ]);
+    let instances = smm.ok(&["instance", "list"]);
+    assert!(
+        instances.contains("legacy-sast") && instances.contains("team=payments"),
+        "{instances}"
+    );
+
+    let m = smm.run_json("legacy-sast");
+    assert_eq!(m["error"], Value::Null, "{m}");
+    assert_eq!(m["value"].as_f64().unwrap() as u64, sarif_results(&sarif));
+    assert_eq!(m["instance"], "legacy-sast");
+    assert_eq!(m["measure"], "sarif-findings@1.0.0");
+    assert_eq!(m["labels"]["team"], "payments");
+    let by_level = m["details"]["by_level"].as_object().unwrap();
+    let sum: u64 = by_level.values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(sum, sarif_results(&sarif), "levels partition the results");
+    assert!(m["timestamp"].as_str().unwrap().starts_with("20"), "{m}");
+
+    let t = smm.run_json("pricing-tests");
+    let expected = junit_rate_from_headers(&junit);
+    assert!(
+        (t["value"].as_f64().unwrap() - expected).abs() < 1e-9,
+        "{t} vs {expected}"
+    );
+    assert_eq!(t["details"]["skipped"], 1);
+
+    // A second run, then query returns both, oldest first.
+    smm.run_json("legacy-sast");
+    let q: Value = serde_json::from_str(&smm.ok(&["query", "legacy-sast", "--json"])).unwrap();
+    let rows = q.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0]["timestamp"].as_str() <= rows[1]["timestamp"].as_str());
+    assert!(rows.iter().all(|r| r["instance"] == "legacy-sast"));
+    let recent: Value =
+        serde_json::from_str(&smm.ok(&["query", "legacy-sast", "--since", "1h", "--json"]))
+            .unwrap();
+    assert_eq!(recent.as_array().unwrap().len(), 2);
+    let future: Value = serde_json::from_str(&smm.ok(&[
+        "query",
+        "legacy-sast",
+        "--since",
+        "2999-01-01T00:00:00Z",
+        "--json",
+    ]))
+    .unwrap();
+    assert!(future.as_array().unwrap().is_empty());
+    let text = smm.ok(&["query", "pricing-tests"]);
+    assert!(text.contains("66.6667"), "{text}");
+    assert!(smm.fails(&["query", "nope"]).contains("no instance nope"));
+    assert!(
+        smm.fails(&["query", "legacy-sast", "--since", "yesterday-ish"])
+            .contains("--since")
+    );
+}
+
+#[test]
+fn real_third_party_reports_are_measured() {
+    let (Some(cppcheck), Some(surefire), Some(empty)) = (
+        shared_fixture("sarif/cppcheck-2.17.1_many_vuln.sarif"),
+        shared_fixture("junit/surefire_TEST-StringUtilsTest.xml"),
+        shared_fixture("junit/empty_java-junit.xml"),
+    ) else {
+        return;
+    };
+    let smm = smm();
+    register_standard(&smm);
+    let grant = |p: &std::path::Path| p.parent().unwrap().to_str().unwrap().to_string();
+    let create = |name: &str, measure: &str, path: &std::path::Path| {
+        smm.ok(&[
+            "instance",
+            "create",
+            name,
+            "--measure",
+            measure,
+            "--config",
+            &format!(r#"{{"path":"{}"}}"#, path.display()),
+            "--grant-dir",
+            &grant(path),
+        ]);
+    };
+    create("cppcheck", "sarif-findings", &cppcheck);
+    create("surefire", "junit-tests", &surefire);
+    create("empty", "junit-tests", &empty);
+
+    let m = smm.run_json("cppcheck");
+    assert_eq!(
+        m["value"].as_f64().unwrap() as u64,
+        sarif_results(&cppcheck)
+    );
+    let s = smm.run_json("surefire");
+    assert!(
+        (s["value"].as_f64().unwrap() - junit_rate_from_headers(&surefire)).abs() < 1e-9,
+        "{s}"
+    );
+
+    // No executed test: an error measurement, stored, and a non-zero exit.
+    let e = smm.run_json("empty");
+    assert_eq!(e["value"], Value::Null);
+    assert_eq!(e["error_kind"], "input");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("no executed test case"),
+        "{e}"
+    );
+    let stored: Value = serde_json::from_str(&smm.ok(&["query", "empty", "--json"])).unwrap();
+    assert_eq!(stored.as_array().unwrap().len(), 1);
+    let stderr = smm.fails(&["run", "empty"]);
+    assert!(
+        stderr.starts_with("error: instance empty: the measurement failed"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one-line cause: {stderr}"
+    );
+}
+
+#[test]
+fn bad_configuration_is_refused_with_its_json_pointer() {
+    let smm = smm();
+    register_standard(&smm);
+    let dir = samples();
+    let err = smm.fails(&[
+        "instance",
+        "create",
+        "bad",
+        "--measure",
+        "sarif-findings",
+        "--config",
+        r#"{"path": 42}"#,
+        "--grant-dir",
+        path_str(&dir),
+    ]);
+    assert!(err.contains("at /path"), "{err}");
+    let err = smm.fails(&[
+        "instance",
+        "create",
+        "bad",
+        "--measure",
+        "sarif-findings",
+        "--config",
+        r#"{"paht": "x"}"#,
+    ]);
+    assert!(
+        err.contains("path") && err.contains("paht"),
+        "missing and unknown properties named: {err}"
+    );
+    let err = smm.fails(&[
+        "instance",
+        "create",
+        "bad",
+        "--measure",
+        "sarif-findings",
+        "--config",
+        "{nope",
+    ]);
+    assert!(err.contains("not valid JSON"), "{err}");
+    let err = smm.fails(&["instance", "create", "bad", "--measure", "no-such-measure"]);
+    assert!(err.contains("no measure no-such-measure"), "{err}");
+    let err = smm.fails(&[
+        "instance",
+        "create",
+        "bad",
+        "--measure",
+        "sarif-findings",
+        "--config",
+        r#"{"path":"/x"}"#,
+        "--schedule",
+        "every minute",
+    ]);
+    assert!(err.contains("cron"), "{err}");
+    assert!(
+        smm.ok(&["instance", "list"]).contains("no instance"),
+        "nothing was created"
+    );
+}
+
+#[test]
+fn a_report_outside_the_granted_directories_cannot_be_read() {
+    let smm = smm();
+    register_standard(&smm);
+    let outer = tempfile::tempdir().unwrap();
+    let outer_path = outer.path().canonicalize().unwrap();
+    let granted = outer_path.join("granted");
+    std::fs::create_dir(&granted).unwrap();
+    let secret = outer_path.join("secret.sarif");
+    std::fs::copy(samples().join("flawfinder.sarif"), &secret).unwrap();
+    let create = |name: &str, path: &str, grant: &std::path::Path| {
+        smm.ok(&[
+            "instance",
+            "create",
+            name,
+            "--measure",
+            "sarif-findings",
+            "--config",
+            &format!(r#"{{"path":"{path}"}}"#),
+            "--grant-dir",
+            path_str(grant),
+        ]);
+    };
+    create("escape", path_str(&secret), &granted);
+    create(
+        "dotdot",
+        &format!("{}/../secret.sarif", path_str(&granted)),
+        &granted,
+    );
+    create("granted", path_str(&secret), &outer_path);
+    for name in ["escape", "dotdot"] {
+        let m = smm.run_json(name);
+        assert_eq!(m["value"], Value::Null, "{m}");
+        assert_eq!(m["error_kind"], "input", "{m}");
+        assert!(m["error"].as_str().unwrap().contains("cannot read"), "{m}");
+    }
+    // The same file is readable once its directory is granted.
+    let m = smm.run_json("granted");
+    assert_eq!(
+        m["value"].as_f64().unwrap() as u64,
+        sarif_results(&secret),
+        "{m}"
+    );
+}

@@ -1,0 +1,112 @@
+//! Registration through the `smm` binary: anything that is not a measure
+//! component is refused with a clear error, and the catalogue is unchanged.
+
+use smm_tests::{Smm, component};
+
+fn smm() -> Smm {
+    Smm::new(env!("CARGO_BIN_EXE_smm"))
+}
+
+fn write(smm: &Smm, name: &str, bytes: &[u8]) -> String {
+    let path = smm.home.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// `wasm` with a custom section appended: a valid component, other bytes.
+fn with_custom_section(wasm: &[u8]) -> Vec<u8> {
+    let name = b"smm-test";
+    let data = b"different bytes, same metadata";
+    let mut out = wasm.to_vec();
+    out.push(0); // custom section id
+    out.push((1 + name.len() + data.len()) as u8); // size (LEB128, < 128)
+    out.push(name.len() as u8);
+    out.extend_from_slice(name);
+    out.extend_from_slice(data);
+    out
+}
+
+fn assert_catalogue_empty(smm: &Smm) {
+    let list = smm.ok(&["measure", "list"]);
+    assert!(list.contains("no measure registered"), "{list}");
+}
+
+#[test]
+fn random_bytes_are_not_webassembly() {
+    let smm = smm();
+    let file = write(
+        &smm,
+        "random.wasm",
+        &[0x13, 0x37, 0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3],
+    );
+    let err = smm.fails(&["measure", "register", &file]);
+    assert!(
+        err.contains("random.wasm") && err.contains("not a WebAssembly binary"),
+        "{err}"
+    );
+    assert_catalogue_empty(&smm);
+}
+
+#[test]
+fn a_core_module_is_not_a_component() {
+    let smm = smm();
+    let module =
+        wat::parse_str(r#"(module (func (export "collect") (result i32) i32.const 1))"#).unwrap();
+    let file = write(&smm, "core.wasm", &module);
+    let err = smm.fails(&["measure", "register", &file]);
+    assert!(
+        err.contains("core WebAssembly module, not a component"),
+        "{err}"
+    );
+    assert!(err.contains("wasm32-wasip2"), "says how to fix it: {err}");
+    assert_catalogue_empty(&smm);
+}
+
+#[test]
+fn a_component_of_another_world_is_refused() {
+    let smm = smm();
+    let other = component("other-world-plugin");
+    let err = smm.fails(&["measure", "register", other.to_str().unwrap()]);
+    assert!(
+        err.contains("does not implement the smm:measure/measure world"),
+        "{err}"
+    );
+    assert_catalogue_empty(&smm);
+}
+
+#[test]
+fn a_truncated_component_is_invalid() {
+    let smm = smm();
+    let wasm = std::fs::read(component("sarif-findings")).unwrap();
+    let file = write(&smm, "truncated.wasm", &wasm[..wasm.len() / 2]);
+    let err = smm.fails(&["measure", "register", &file]);
+    assert!(err.contains("not a valid WebAssembly component"), "{err}");
+    assert_catalogue_empty(&smm);
+}
+
+#[test]
+fn versions_are_immutable_and_re_registration_is_idempotent() {
+    let smm = smm();
+    let path = component("sarif-findings");
+    let path = path.to_str().unwrap();
+    assert!(
+        smm.ok(&["measure", "register", path])
+            .contains("registered sarif-findings@1.0.0")
+    );
+    assert!(
+        smm.ok(&["measure", "register", path])
+            .contains("already registered sarif-findings@1.0.0")
+    );
+    let changed = write(
+        &smm,
+        "changed.wasm",
+        &with_custom_section(&std::fs::read(path).unwrap()),
+    );
+    let err = smm.fails(&["measure", "register", &changed]);
+    assert!(
+        err.contains("sarif-findings@1.0.0 is already registered with different content"),
+        "{err}"
+    );
+    let list = smm.ok(&["measure", "list"]);
+    assert_eq!(list.matches("sarif-findings@").count(), 1, "{list}");
+}

@@ -1,0 +1,120 @@
+//! Test plugin: a measure that behaves well or badly on demand.
+//!
+//! The engine must turn each bad behaviour into an error measurement with a
+//! clear reason, within the deadline, and go on. Never register it outside
+//! tests.
+
+use serde::Deserialize;
+use serde_json::json;
+use smm_sdk::{Error, Kind, Measure, Measurement, Metadata, Scale, schemars::JsonSchema};
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Behaviour {
+    /// Return `value` (a trivial, well-behaved measure).
+    Constant,
+    /// Spin forever.
+    Loop,
+    /// Allocate without bound.
+    Alloc,
+    /// Recurse without bound.
+    Recurse,
+    /// Panic (traps: guests are built with panic=abort).
+    Panic,
+    /// Return `bytes` bytes of details.
+    BigOutput,
+    /// Return a measurement that breaks the contract (no value, bad JSON).
+    Garbage,
+    /// Return NaN.
+    NotANumber,
+    /// Read `path` and return its length; fails unless granted.
+    Read,
+    /// Report how many environment variables, arguments and sockets it sees.
+    Ambient,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub behaviour: Behaviour,
+    #[serde(default)]
+    pub value: f64,
+    #[serde(default)]
+    pub bytes: usize,
+    #[serde(default)]
+    pub path: String,
+}
+
+#[inline(never)]
+fn recurse(n: u64) -> u64 {
+    if n == u64::MAX {
+        return 0;
+    }
+    recurse(std::hint::black_box(n + 1)).wrapping_add(1)
+}
+
+pub struct Probe;
+
+impl Measure for Probe {
+    type Config = Config;
+
+    fn metadata() -> Metadata {
+        Metadata {
+            id: "probe",
+            version: "1.0.0",
+            name: "Probe",
+            description: "Test plugin that misbehaves on demand.",
+            kind: Kind::Direct,
+            unit: "1",
+            scale: Scale::Ratio,
+            output: "whatever the behaviour asks",
+        }
+    }
+
+    fn collect(config: Config) -> Result<Measurement, Error> {
+        match config.behaviour {
+            Behaviour::Constant => Ok(Measurement::value(config.value)),
+            Behaviour::Loop => {
+                let mut i = 0u64;
+                loop {
+                    i = std::hint::black_box(i.wrapping_add(1));
+                }
+            }
+            Behaviour::Alloc => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            Behaviour::Recurse => Ok(Measurement::value(recurse(0) as f64)),
+            Behaviour::Panic => panic!("probe asked to panic"),
+            Behaviour::BigOutput => {
+                Ok(Measurement::value(1.0)
+                    .with_details(json!({ "blob": "x".repeat(config.bytes) })))
+            }
+            Behaviour::Garbage => Ok(Measurement {
+                value: None,
+                text: None,
+                details: None,
+                observed_at_ms: None,
+            }),
+            Behaviour::NotANumber => Ok(Measurement::value(f64::NAN)),
+            Behaviour::Read => {
+                let bytes = smm_sdk::read_input(&config.path)?;
+                Ok(Measurement::value(bytes.len() as f64))
+            }
+            Behaviour::Ambient => {
+                let env = std::env::vars().count();
+                let args = std::env::args().count();
+                let tcp = std::net::TcpStream::connect("127.0.0.1:9").is_ok();
+                let root = std::fs::read_dir("/").is_ok();
+                Ok(Measurement::value((env + args) as f64).with_details(json!({
+                    "env": env, "args": args, "tcp_connected": tcp, "root_listed": root,
+                })))
+            }
+        }
+    }
+}
+
+smm_sdk::export_measure!(Probe);
