@@ -79,21 +79,8 @@ impl<S: CatalogueStore> Catalogue<S> {
         sha256: &str,
         wasm: &[u8],
     ) -> Result<Registration, CatalogueError> {
-        let existing = self.store.measure_versions(&metadata.id)?;
-        if let Some(old) = existing
-            .into_iter()
-            .find(|r| r.metadata.version == metadata.version)
-        {
-            return match &old.implementation {
-                Implementation::Wasm { sha256: s } if s == sha256 => {
-                    Ok(Registration::Unchanged(old))
-                }
-                Implementation::Wasm { sha256: existing } => Err(CatalogueError::VersionConflict {
-                    id: metadata.id,
-                    version: metadata.version.to_string(),
-                    existing: existing.clone(),
-                }),
-            };
+        if let Some(old) = self.existing(&metadata)? {
+            return Self::same_bytes(old, &metadata, sha256);
         }
         let record = MeasureRecord {
             metadata,
@@ -102,8 +89,42 @@ impl<S: CatalogueStore> Catalogue<S> {
             },
             registered_at: Utc::now(),
         };
-        self.store.insert_measure(&record, wasm)?;
-        Ok(Registration::Added(record))
+        if self.store.insert_measure(&record, wasm)? {
+            return Ok(Registration::Added(record));
+        }
+        // Another process registered this id@version in the meantime.
+        let old = self.existing(&record.metadata)?.ok_or_else(|| {
+            CatalogueError::Store(
+                format!("{} vanished while registering", record.reference()).into(),
+            )
+        })?;
+        Self::same_bytes(old, &record.metadata, sha256)
+    }
+
+    fn existing(
+        &self,
+        metadata: &MeasureMetadata,
+    ) -> Result<Option<MeasureRecord>, CatalogueError> {
+        Ok(self
+            .store
+            .measure_versions(&metadata.id)?
+            .into_iter()
+            .find(|r| r.metadata.version == metadata.version))
+    }
+
+    fn same_bytes(
+        old: MeasureRecord,
+        metadata: &MeasureMetadata,
+        sha256: &str,
+    ) -> Result<Registration, CatalogueError> {
+        match &old.implementation {
+            Implementation::Wasm { sha256: s } if s == sha256 => Ok(Registration::Unchanged(old)),
+            Implementation::Wasm { sha256: existing } => Err(CatalogueError::VersionConflict {
+                id: metadata.id.clone(),
+                version: metadata.version.to_string(),
+                existing: existing.clone(),
+            }),
+        }
     }
 
     /// The version a reference names, or the latest (highest semver) one.
@@ -198,9 +219,17 @@ mod tests {
         fn list_measures(&self) -> Result<Vec<MeasureRecord>, StoreError> {
             Ok(self.measures.borrow().clone())
         }
-        fn insert_measure(&self, record: &MeasureRecord, _: &[u8]) -> Result<(), StoreError> {
-            self.measures.borrow_mut().push(record.clone());
-            Ok(())
+        fn insert_measure(&self, record: &MeasureRecord, _: &[u8]) -> Result<bool, StoreError> {
+            let mut measures = self.measures.borrow_mut();
+            let m = &record.metadata;
+            if measures
+                .iter()
+                .any(|r| r.metadata.id == m.id && r.metadata.version == m.version)
+            {
+                return Ok(false);
+            }
+            measures.push(record.clone());
+            Ok(true)
         }
         fn wasm(&self, _: &str) -> Result<Option<Vec<u8>>, StoreError> {
             Ok(None)

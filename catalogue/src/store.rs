@@ -37,8 +37,9 @@ pub trait CatalogueStore {
     fn measure_versions(&self, id: &str) -> Result<Vec<MeasureRecord>, StoreError>;
     /// Every registered measure version.
     fn list_measures(&self) -> Result<Vec<MeasureRecord>, StoreError>;
-    /// Store a new measure version together with its component bytes.
-    fn insert_measure(&self, record: &MeasureRecord, wasm: &[u8]) -> Result<(), StoreError>;
+    /// Store a new measure version together with its component bytes;
+    /// `Ok(false)` (and nothing written) when `id@version` exists already.
+    fn insert_measure(&self, record: &MeasureRecord, wasm: &[u8]) -> Result<bool, StoreError>;
     /// The component bytes stored under `sha256`.
     fn wasm(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Store a new instance; `Ok(false)` when the name is taken.
@@ -54,7 +55,7 @@ impl<T: CatalogueStore + ?Sized> CatalogueStore for std::sync::Arc<T> {
     fn list_measures(&self) -> Result<Vec<MeasureRecord>, StoreError> {
         (**self).list_measures()
     }
-    fn insert_measure(&self, record: &MeasureRecord, wasm: &[u8]) -> Result<(), StoreError> {
+    fn insert_measure(&self, record: &MeasureRecord, wasm: &[u8]) -> Result<bool, StoreError> {
         (**self).insert_measure(record, wasm)
     }
     fn wasm(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -104,12 +104,12 @@ impl Engine {
     }
 
     /// Register the component in `path` (a `.wasm` file).
-    pub fn register_file(&self, path: &Path) -> Result<Registration, EngineError> {
+    pub async fn register_file(&self, path: &Path) -> Result<Registration, EngineError> {
         let wasm = std::fs::read(path).map_err(|source| EngineError::Io {
             path: path.display().to_string(),
             source,
         })?;
-        self.register_bytes(&wasm).map_err(|e| match e {
+        self.register_bytes(&wasm).await.map_err(|e| match e {
             EngineError::Register { source, .. } => EngineError::Register {
                 path: path.display().to_string(),
                 source,
@@ -120,27 +120,39 @@ impl Engine {
 
     /// Register a component: read its metadata in the sandbox, validate it,
     /// and store it. On any error the catalogue is unchanged.
-    pub fn register_bytes(&self, wasm: &[u8]) -> Result<Registration, EngineError> {
+    pub async fn register_bytes(&self, wasm: &[u8]) -> Result<Registration, EngineError> {
         let sha256 = sandbox::sha256_hex(wasm);
         let register = |source| EngineError::Register {
             path: "component".into(),
             source,
         };
-        let raw = self.sandbox.inspect(&sha256, wasm).map_err(register)?;
+        let raw = self
+            .sandbox
+            .inspect(&sha256, wasm)
+            .await
+            .map_err(register)?;
         let metadata = raw.validate()?;
         Ok(self.catalogue.register_component(metadata, &sha256, wasm)?)
     }
 
+    /// Validate and store an instance; its limit overrides must lie within
+    /// the sandbox's floors and ceilings.
     pub fn create_instance(&self, spec: InstanceSpec) -> Result<Instance, EngineError> {
+        Limits::check_overrides(&spec.limits).map_err(|reason| {
+            CatalogueError::InvalidInstance {
+                instance: spec.name.clone(),
+                reason,
+            }
+        })?;
         Ok(self.catalogue.create_instance(spec)?)
     }
 
     /// Run an instance now and store its measurement (an error measurement
     /// when the plugin fails). `Err` only when nothing could be stored.
-    pub fn run(&self, name: &str) -> Result<Measurement, EngineError> {
+    pub async fn run(&self, name: &str) -> Result<Measurement, EngineError> {
         let instance = self.catalogue.instance(name)?;
         let started = Instant::now();
-        let outcome = self.collect(&instance);
+        let outcome = self.collect(&instance).await;
         let mut m = Measurement {
             seq: None,
             instance: instance.name.clone(),
@@ -174,7 +186,7 @@ impl Engine {
         Ok(m)
     }
 
-    fn collect(&self, instance: &Instance) -> Result<sandbox::Collected, Failure> {
+    async fn collect(&self, instance: &Instance) -> Result<sandbox::Collected, Failure> {
         let engine_failure = |e: &dyn std::fmt::Display| Failure::Engine(e.to_string());
         let record: MeasureRecord = self
             .catalogue
@@ -184,22 +196,27 @@ impl Engine {
             })
             .map_err(|e| engine_failure(&e))?;
         let Implementation::Wasm { sha256 } = &record.implementation;
-        let wasm = self
-            .catalogue
-            .store()
-            .wasm(sha256)
-            .map_err(|e| engine_failure(&e))?
-            .ok_or_else(|| {
-                Failure::Engine(format!("component {sha256} is missing from the store"))
-            })?;
-        let prepared = self
-            .sandbox
-            .prepare(sha256, &wasm)
-            .map_err(|e| engine_failure(&e))?;
+        let prepared = match self.sandbox.prepared(sha256) {
+            Some(p) => p,
+            None => {
+                let wasm = self
+                    .catalogue
+                    .store()
+                    .wasm(sha256)
+                    .map_err(|e| engine_failure(&e))?
+                    .ok_or_else(|| {
+                        Failure::Engine(format!("component {sha256} is missing from the store"))
+                    })?;
+                self.sandbox
+                    .prepare(sha256, &wasm)
+                    .map_err(|e| engine_failure(&e))?
+            }
+        };
         let limits = self.defaults.with_overrides(&instance.limits);
         let config = instance.config.to_string();
         self.sandbox
             .collect(&prepared, &config, &instance.grants, &limits)
+            .await
     }
 
     /// Every registered measure version.

@@ -16,10 +16,13 @@ struct Probe {
 }
 
 impl Probe {
-    fn new() -> Probe {
+    async fn new() -> Probe {
         let home = tempfile::tempdir().unwrap();
         let engine = Engine::open(&Home::new(home.path())).unwrap();
-        engine.register_file(&component("probe-plugin")).unwrap();
+        engine
+            .register_file(&component("probe-plugin"))
+            .await
+            .unwrap();
         Probe {
             engine,
             _home: home,
@@ -27,6 +30,16 @@ impl Probe {
     }
 
     fn instance(&self, name: &str, config: serde_json::Value, limits: LimitOverrides) {
+        self.instance_with_grants(name, config, limits, vec![]);
+    }
+
+    fn instance_with_grants(
+        &self,
+        name: &str,
+        config: serde_json::Value,
+        limits: LimitOverrides,
+        grants: Vec<std::path::PathBuf>,
+    ) {
         self.engine
             .create_instance(InstanceSpec {
                 name: name.into(),
@@ -34,14 +47,14 @@ impl Probe {
                 config,
                 labels: BTreeMap::new(),
                 schedule: None,
-                grants: vec![],
+                grants,
                 limits,
             })
             .unwrap();
     }
 
     /// Run `behaviour` under `limits`; then check a well-behaved run still works.
-    fn misbehave(
+    async fn misbehave(
         &self,
         behaviour: &str,
         extra: serde_json::Value,
@@ -54,7 +67,7 @@ impl Probe {
             .extend(extra.as_object().unwrap().clone());
         self.instance(behaviour, config, limits);
         let started = Instant::now();
-        let m = self.engine.run(behaviour).unwrap();
+        let m = self.engine.run(behaviour).await.unwrap();
         let took = started.elapsed();
         assert!(m.value.is_none() && m.error.is_some(), "{behaviour}: {m:?}");
         let stored = self
@@ -70,18 +83,18 @@ impl Probe {
             "{behaviour}: the error measurement is stored"
         );
         assert_eq!(stored[0].error, m.error);
-        self.healthy_after(behaviour);
+        self.healthy_after(behaviour).await;
         (m, took)
     }
 
-    fn healthy_after(&self, what: &str) {
+    async fn healthy_after(&self, what: &str) {
         let name = format!("after-{what}");
         self.instance(
             &name,
             json!({"behaviour": "constant", "value": 7.5}),
             LimitOverrides::default(),
         );
-        let ok = self.engine.run(&name).unwrap();
+        let ok = self.engine.run(&name).await.unwrap();
         assert_eq!(ok.value, Some(7.5), "a normal run after {what}: {ok:?}");
     }
 }
@@ -89,51 +102,59 @@ impl Probe {
 /// Generous margin over a deadline: machines are shared and noisy.
 const MARGIN: Duration = Duration::from_secs(5);
 
-#[test]
-fn an_infinite_loop_times_out_at_the_deadline() {
-    let p = Probe::new();
+#[tokio::test]
+async fn an_infinite_loop_times_out_at_the_deadline() {
+    let p = Probe::new().await;
     let deadline = Duration::from_millis(500);
-    let (m, took) = p.misbehave(
-        "loop",
-        json!({}),
-        LimitOverrides {
-            deadline_ms: Some(500),
-            ..Default::default()
-        },
-    );
+    let (m, took) = p
+        .misbehave(
+            "loop",
+            json!({}),
+            LimitOverrides {
+                deadline_ms: Some(500),
+                ..Default::default()
+            },
+        )
+        .await;
     assert_eq!(m.error_kind.as_deref(), Some("timeout"), "{m:?}");
     assert!(m.error.as_ref().unwrap().contains("500ms"), "{m:?}");
     assert!(took >= deadline, "stopped before the deadline: {took:?}");
     assert!(took < deadline + MARGIN, "took {took:?}");
 }
 
-#[test]
-fn unbounded_allocation_hits_the_memory_cap() {
-    let p = Probe::new();
-    let (m, took) = p.misbehave(
-        "alloc",
-        json!({}),
-        LimitOverrides {
-            memory_bytes: Some(32 << 20),
-            ..Default::default()
-        },
-    );
+#[tokio::test]
+async fn unbounded_allocation_hits_the_memory_cap() {
+    let p = Probe::new().await;
+    let (m, took) = p
+        .misbehave(
+            "alloc",
+            json!({}),
+            LimitOverrides {
+                memory_bytes: Some(32 << 20),
+                ..Default::default()
+            },
+        )
+        .await;
     assert_eq!(m.error_kind.as_deref(), Some("memory"), "{m:?}");
     assert!(m.error.as_ref().unwrap().contains("32 MiB"), "{m:?}");
     assert!(took < Duration::from_secs(10) + MARGIN, "took {took:?}");
 }
 
-#[test]
-fn deep_recursion_is_a_stack_overflow() {
-    let p = Probe::new();
-    let (m, _) = p.misbehave("recurse", json!({}), LimitOverrides::default());
+#[tokio::test]
+async fn deep_recursion_is_a_stack_overflow() {
+    let p = Probe::new().await;
+    let (m, _) = p
+        .misbehave("recurse", json!({}), LimitOverrides::default())
+        .await;
     assert_eq!(m.error_kind.as_deref(), Some("stack-overflow"), "{m:?}");
 }
 
-#[test]
-fn a_panic_is_a_trap_with_the_panic_message() {
-    let p = Probe::new();
-    let (m, _) = p.misbehave("panic", json!({}), LimitOverrides::default());
+#[tokio::test]
+async fn a_panic_is_a_trap_with_the_panic_message() {
+    let p = Probe::new().await;
+    let (m, _) = p
+        .misbehave("panic", json!({}), LimitOverrides::default())
+        .await;
     assert_eq!(m.error_kind.as_deref(), Some("trap"), "{m:?}");
     assert!(
         m.error.as_ref().unwrap().contains("probe asked to panic"),
@@ -141,33 +162,37 @@ fn a_panic_is_a_trap_with_the_panic_message() {
     );
 }
 
-#[test]
-fn oversized_output_is_refused() {
-    let p = Probe::new();
-    let (m, _) = p.misbehave(
-        "big-output",
-        json!({"bytes": 3 << 20}),
-        LimitOverrides::default(),
-    );
+#[tokio::test]
+async fn oversized_output_is_refused() {
+    let p = Probe::new().await;
+    let (m, _) = p
+        .misbehave(
+            "big-output",
+            json!({"bytes": 3 << 20}),
+            LimitOverrides::default(),
+        )
+        .await;
     assert_eq!(m.error_kind.as_deref(), Some("output-too-large"), "{m:?}");
     // A per-instance cap below the default applies too.
     p.instance(
         "small-cap",
         json!({"behaviour": "big-output", "bytes": 2000}),
         LimitOverrides {
-            output_bytes: Some(1000),
+            output_bytes: Some(1024),
             ..Default::default()
         },
     );
-    let m = p.engine.run("small-cap").unwrap();
+    let m = p.engine.run("small-cap").await.unwrap();
     assert_eq!(m.error_kind.as_deref(), Some("output-too-large"), "{m:?}");
-    assert!(m.error.as_ref().unwrap().contains("limit is 1000"), "{m:?}");
+    assert!(m.error.as_ref().unwrap().contains("limit is 1024"), "{m:?}");
 }
 
-#[test]
-fn garbage_output_breaks_the_contract() {
-    let p = Probe::new();
-    let (m, _) = p.misbehave("garbage", json!({}), LimitOverrides::default());
+#[tokio::test]
+async fn garbage_output_breaks_the_contract() {
+    let p = Probe::new().await;
+    let (m, _) = p
+        .misbehave("garbage", json!({}), LimitOverrides::default())
+        .await;
     assert_eq!(m.error_kind.as_deref(), Some("invalid-output"), "{m:?}");
     assert!(
         m.error
@@ -176,25 +201,29 @@ fn garbage_output_breaks_the_contract() {
             .contains("neither a value nor a text"),
         "{m:?}"
     );
-    let (m, _) = p.misbehave("not-a-number", json!({}), LimitOverrides::default());
+    let (m, _) = p
+        .misbehave("not-a-number", json!({}), LimitOverrides::default())
+        .await;
     assert_eq!(m.error_kind.as_deref(), Some("invalid-output"), "{m:?}");
 }
 
-#[test]
-fn files_outside_the_grants_and_ambient_authority_are_out_of_reach() {
-    let p = Probe::new();
-    let (m, _) = p.misbehave(
-        "read",
-        json!({"path": "/etc/hostname"}),
-        LimitOverrides::default(),
-    );
+#[tokio::test]
+async fn files_outside_the_grants_and_ambient_authority_are_out_of_reach() {
+    let p = Probe::new().await;
+    let (m, _) = p
+        .misbehave(
+            "read",
+            json!({"path": "/etc/hostname"}),
+            LimitOverrides::default(),
+        )
+        .await;
     assert_eq!(m.error_kind.as_deref(), Some("input"), "{m:?}");
     p.instance(
         "ambient",
         json!({"behaviour": "ambient"}),
         LimitOverrides::default(),
     );
-    let m = p.engine.run("ambient").unwrap();
+    let m = p.engine.run("ambient").await.unwrap();
     let d = m.details.expect("ambient details");
     assert_eq!(d["env"], 0, "no environment: {d}");
     assert_eq!(d["tcp_connected"], false, "no network: {d}");
@@ -204,16 +233,175 @@ fn files_outside_the_grants_and_ambient_authority_are_out_of_reach() {
     );
 }
 
-#[test]
-fn every_collection_starts_from_a_fresh_instance() {
-    let p = Probe::new();
+#[tokio::test]
+async fn every_collection_starts_from_a_fresh_instance() {
+    let p = Probe::new().await;
     p.instance(
         "c",
         json!({"behaviour": "constant", "value": 1.0}),
         LimitOverrides::default(),
     );
-    let first = p.engine.run("c").unwrap();
-    let second = p.engine.run("c").unwrap();
+    let first = p.engine.run("c").await.unwrap();
+    let second = p.engine.run("c").await.unwrap();
     assert_eq!((first.value, second.value), (Some(1.0), Some(1.0)));
     assert!(second.seq > first.seq);
+}
+
+#[tokio::test]
+async fn granted_directories_are_read_only() {
+    let p = Probe::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path().canonicalize().unwrap();
+    let target = dir.join("planted.txt");
+    p.instance_with_grants(
+        "write",
+        json!({"behaviour": "write", "path": target.to_str().unwrap()}),
+        LimitOverrides::default(),
+        vec![dir.clone()],
+    );
+    let m = p.engine.run("write").await.unwrap();
+    assert_eq!(m.error_kind.as_deref(), Some("input"), "{m:?}");
+    assert!(
+        !target.exists(),
+        "the plugin wrote into a granted directory"
+    );
+    // Reading in the same grant works.
+    std::fs::write(&target, b"12345").unwrap();
+    p.instance_with_grants(
+        "read",
+        json!({"behaviour": "read", "path": target.to_str().unwrap()}),
+        LimitOverrides::default(),
+        vec![dir],
+    );
+    assert_eq!(p.engine.run("read").await.unwrap().value, Some(5.0));
+}
+
+#[tokio::test]
+async fn compiled_components_are_cached_on_disk_and_a_bad_entry_is_recompiled() {
+    let home = tempfile::tempdir().unwrap();
+    let wasm = component("probe-plugin");
+    let engine = Engine::open(&Home::new(home.path())).unwrap();
+    let record = engine.register_file(&wasm).await.unwrap().record().clone();
+    let smm_catalogue::Implementation::Wasm { sha256 } = &record.implementation;
+    let entries: Vec<_> = walk(&home.path().join("cache"));
+    let entry = entries
+        .iter()
+        .find(|p| p.file_name().unwrap().to_str().unwrap() == format!("{sha256}.cwasm"))
+        .unwrap_or_else(|| panic!("no cache entry named by the component's sha256 in {entries:?}"));
+    drop(engine);
+
+    // Another engine (as another `smm` process would) corrupts nothing and
+    // recompiles when the entry is unusable.
+    std::fs::write(entry, b"not a compiled component").unwrap();
+    let engine = Engine::open(&Home::new(home.path())).unwrap();
+    engine
+        .create_instance(InstanceSpec {
+            name: "c".into(),
+            measure: "probe".into(),
+            config: json!({"behaviour": "constant", "value": 3.0}),
+            labels: BTreeMap::new(),
+            schedule: None,
+            grants: vec![],
+            limits: LimitOverrides::default(),
+        })
+        .unwrap();
+    assert_eq!(engine.run("c").await.unwrap().value, Some(3.0));
+    assert!(
+        std::fs::metadata(entry).unwrap().len() > 1000,
+        "the entry was rewritten"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_plugin_sleeping_in_a_host_call_is_stopped_at_the_deadline() {
+    let p = Probe::new().await;
+    let deadline = Duration::from_millis(500);
+    for (name, seconds) in [("sleep-hour", 3600.0), ("sleep-forever", 1e12)] {
+        p.instance(
+            name,
+            json!({"behaviour": "sleep", "value": seconds}),
+            LimitOverrides {
+                deadline_ms: Some(500),
+                ..Default::default()
+            },
+        );
+        let started = Instant::now();
+        let m = p.engine.run(name).await.unwrap();
+        let took = started.elapsed();
+        assert_eq!(m.error_kind.as_deref(), Some("timeout"), "{m:?}");
+        assert!(
+            took >= deadline && took < deadline + MARGIN,
+            "{name} took {took:?}"
+        );
+    }
+    p.healthy_after("sleep").await;
+}
+
+#[tokio::test]
+async fn exiting_is_a_plugin_error_not_a_crash() {
+    let p = Probe::new().await;
+    let (m, _) = p
+        .misbehave("exit", json!({}), LimitOverrides::default())
+        .await;
+    assert_eq!(m.error_kind.as_deref(), Some("plugin"), "{m:?}");
+    assert!(
+        m.error.as_ref().unwrap().contains("exited (status 0)"),
+        "{m:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_end_of_a_long_stderr_is_kept() {
+    let p = Probe::new().await;
+    let (m, _) = p
+        .misbehave(
+            "chatty-panic",
+            json!({"bytes": 1 << 20}),
+            LimitOverrides::default(),
+        )
+        .await;
+    let error = m.error.unwrap();
+    assert!(
+        error.contains("the last words of a chatty plugin"),
+        "{error}"
+    );
+    assert!(
+        error.len() < 2048,
+        "stderr is bounded: {} bytes",
+        error.len()
+    );
+}
+
+#[tokio::test]
+async fn open_files_are_bounded() {
+    let p = Probe::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path().canonicalize().unwrap();
+    let file = dir.join("f");
+    std::fs::write(&file, b"x").unwrap();
+    p.instance_with_grants(
+        "hoard",
+        json!({"behaviour": "hoard", "path": file.to_str().unwrap()}),
+        LimitOverrides::default(),
+        vec![dir],
+    );
+    let m = p.engine.run("hoard").await.unwrap();
+    // The plugin stops when the host refuses more handles: far below the
+    // process's file descriptor limit, and the engine goes on.
+    let opened = m.value.unwrap_or(0.0);
+    assert!(opened < 1000.0, "{m:?}");
+    p.healthy_after("hoard").await;
 }

@@ -51,10 +51,15 @@ pub fn component(package: &str) -> PathBuf {
             ])
             .output()
             .expect("running cargo");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let hint = if stderr.contains("can't find crate for `std`") {
+            "\nhint: the wasm32-wasip2 target is missing: run `rustup target add wasm32-wasip2`"
+        } else {
+            ""
+        };
         assert!(
             out.status.success(),
-            "building {package} for wasm32-wasip2 failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
+            "building {package} for wasm32-wasip2 failed:\n{stderr}{hint}"
         );
         built.push(package.to_string());
     }

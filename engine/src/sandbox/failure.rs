@@ -57,8 +57,8 @@ impl fmt::Display for Failure {
             ),
             Failure::MemoryExceeded { limit } => write!(
                 f,
-                "memory: the plugin tried to use more than its {} MiB memory limit",
-                limit / (1 << 20)
+                "memory: the plugin tried to use more than its {} memory limit",
+                bytes(*limit)
             ),
             Failure::StackOverflow => {
                 write!(f, "stack overflow: the plugin exhausted its call stack")
@@ -79,5 +79,53 @@ impl fmt::Display for Failure {
             Failure::Plugin(m) => write!(f, "plugin error: {m}"),
             Failure::Engine(m) => write!(f, "engine: {m}"),
         }
+    }
+}
+
+/// `1536` → `1.5 KiB`, `67108864` → `64 MiB`.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if value.fract() == 0.0 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Cut a plugin-provided message to `max` bytes (on a char boundary).
+pub(crate) fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push_str("… (truncated)");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_naturally() {
+        assert_eq!(bytes(64 << 20), "64 MiB");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(100), "100 bytes");
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_char_boundary() {
+        let t = truncate("é".repeat(10), 5);
+        assert!(t.starts_with("éé") && t.ends_with("(truncated)"), "{t}");
+        assert_eq!(truncate("short".into(), 10), "short");
     }
 }

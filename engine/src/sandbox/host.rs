@@ -8,19 +8,23 @@
 use std::path::PathBuf;
 
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::limits::Limiter;
+use super::stderr::TailPipe;
 
-/// How much of a plugin's stderr is kept.
-const STDERR_BYTES: usize = 16 << 10;
+/// How much of a plugin's stderr is kept (the end of it).
+const STDERR_BYTES: usize = 4 << 10;
+
+/// Resources (open files, streams, pollables) a plugin may hold at once:
+/// each open file is a host file descriptor.
+const MAX_RESOURCES: usize = 256;
 
 pub(crate) struct Host {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) limiter: Limiter,
-    pub(crate) stderr: MemoryOutputPipe,
+    pub(crate) stderr: TailPipe,
 }
 
 impl WasiView for Host {
@@ -37,7 +41,7 @@ impl Host {
     /// own absolute host path, so configured paths mean the same inside
     /// and outside the sandbox.
     pub(crate) fn new(grants: &[PathBuf], memory_bytes: u64) -> Result<Host, String> {
-        let stderr = MemoryOutputPipe::new(STDERR_BYTES);
+        let stderr = TailPipe::new(STDERR_BYTES);
         let mut builder = WasiCtxBuilder::new();
         builder
             .stderr(stderr.clone())
@@ -52,9 +56,11 @@ impl Host {
                 .preopened_dir(dir, guest, FsPerms::ReadOnly)
                 .map_err(|e| format!("cannot open granted directory {}: {e}", dir.display()))?;
         }
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         Ok(Host {
             wasi: builder.build(),
-            table: ResourceTable::new(),
+            table,
             limiter: Limiter::new(memory_bytes),
             stderr,
         })
@@ -62,8 +68,7 @@ impl Host {
 
     /// The last lines the plugin wrote to stderr, on one line.
     pub(crate) fn stderr_tail(&self) -> String {
-        let bytes = self.stderr.contents();
-        let text = String::from_utf8_lossy(&bytes);
+        let text = self.stderr.contents();
         let text = text.trim();
         let start = text.len().saturating_sub(512);
         let start = (start..=text.len())

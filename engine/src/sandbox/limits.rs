@@ -13,7 +13,8 @@ use smm_catalogue::LimitOverrides;
 pub struct Limits {
     /// Wall-clock time for instantiation plus `collect`.
     pub deadline: Duration,
-    /// Linear memory of the whole component instance, in bytes.
+    /// Linear memory of the whole component instance (all its memories
+    /// together), in bytes.
     pub memory_bytes: u64,
     /// Text value plus details JSON returned by the plugin, in bytes.
     pub output_bytes: u64,
@@ -30,12 +31,59 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// Floors no instance can lower a limit below (a Rust component needs
+    /// about 1 MiB to start).
+    pub const MIN: Limits = Limits {
+        deadline: Duration::from_millis(10),
+        memory_bytes: 2 << 20,
+        output_bytes: 1 << 10,
+    };
+
     /// Ceilings no instance can raise a limit above.
     pub const MAX: Limits = Limits {
         deadline: Duration::from_secs(600),
         memory_bytes: 1 << 30,
         output_bytes: 16 << 20,
     };
+
+    /// Check overrides against [`Limits::MIN`] and [`Limits::MAX`]; the error
+    /// names the offending limit and the allowed range.
+    pub fn check_overrides(o: &LimitOverrides) -> Result<(), String> {
+        let (min, max) = (Self::MIN, Self::MAX);
+        let checks = [
+            (
+                "deadline",
+                o.deadline_ms,
+                min.deadline.as_millis() as u64,
+                max.deadline.as_millis() as u64,
+                "ms",
+            ),
+            (
+                "memory",
+                o.memory_bytes,
+                min.memory_bytes,
+                max.memory_bytes,
+                "bytes",
+            ),
+            (
+                "output",
+                o.output_bytes,
+                min.output_bytes,
+                max.output_bytes,
+                "bytes",
+            ),
+        ];
+        for (what, value, lo, hi, unit) in checks {
+            if let Some(v) = value
+                && !(lo..=hi).contains(&v)
+            {
+                return Err(format!(
+                    "{what} limit {v} {unit} is outside the allowed range {lo}..={hi} {unit}"
+                ));
+            }
+        }
+        Ok(())
+    }
 
     /// Apply an instance's overrides to these limits, capped at [`Limits::MAX`].
     pub fn with_overrides(self, o: &LimitOverrides) -> Limits {
@@ -56,11 +104,13 @@ impl Limits {
     }
 }
 
-/// Enforces the memory cap and the instance/table/memory counts of one
-/// store, and remembers whether the cap was hit (a refused growth traps, but
-/// the trap alone does not say why).
+/// Enforces the memory cap (over all linear memories of the store together)
+/// and the instance/table/memory counts of one store, and remembers whether
+/// the cap was hit (a refused growth traps, but the trap alone does not say
+/// why).
 pub(crate) struct Limiter {
     memory_bytes: usize,
+    memory_in_use: usize,
     pub(crate) memory_exceeded: bool,
 }
 
@@ -68,6 +118,7 @@ impl Limiter {
     pub(crate) fn new(memory_bytes: u64) -> Self {
         Limiter {
             memory_bytes: usize::try_from(memory_bytes).unwrap_or(usize::MAX),
+            memory_in_use: 0,
             memory_exceeded: false,
         }
     }
@@ -83,17 +134,21 @@ const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 impl wasmtime::ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
+        let total = self
+            .memory_in_use
+            .saturating_add(desired.saturating_sub(current));
+        if total > self.memory_bytes {
             self.memory_exceeded = true;
             return Err(wasmtime::Error::msg(format!(
                 "memory limit of {} bytes exceeded",
                 self.memory_bytes
             )));
         }
+        self.memory_in_use = total;
         Ok(true)
     }
 
@@ -122,6 +177,36 @@ impl wasmtime::ResourceLimiter for Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_limiter_counts_all_memories_together() {
+        use wasmtime::ResourceLimiter;
+        let mut l = Limiter::new(10 << 20);
+        assert!(l.memory_growing(0, 6 << 20, None).unwrap());
+        // A second memory of the same store: 6 + 6 MiB exceeds 10 MiB.
+        assert!(l.memory_growing(0, 6 << 20, None).is_err());
+        assert!(l.memory_exceeded);
+    }
+
+    #[test]
+    fn overrides_outside_the_range_are_refused() {
+        let too_long = LimitOverrides {
+            deadline_ms: Some(3_600_000),
+            ..Default::default()
+        };
+        let err = Limits::check_overrides(&too_long).unwrap_err();
+        assert!(err.contains("deadline limit 3600000 ms"), "{err}");
+        let tiny = LimitOverrides {
+            memory_bytes: Some(1024),
+            ..Default::default()
+        };
+        assert!(
+            Limits::check_overrides(&tiny)
+                .unwrap_err()
+                .contains("memory")
+        );
+        assert!(Limits::check_overrides(&LimitOverrides::default()).is_ok());
+    }
 
     #[test]
     fn overrides_apply_and_are_capped() {

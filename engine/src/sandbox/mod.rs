@@ -4,10 +4,12 @@
 //! - Every call into a plugin (`metadata` at registration, `collect` per
 //!   measurement) happens in a fresh `Store` with its own WASI context: no
 //!   state leaks between runs, and a trapped instance is never re-entered.
-//! - Every call runs under [`Limits`]: an epoch deadline, a memory cap
-//!   enforced by [`limits::Limiter`], and an output cap checked on return.
-//!   Whatever the plugin does, the caller gets a [`Failure`] or a
-//!   [`Collected`] within the deadline (host-side I/O aside).
+//! - Every call runs under [`Limits`]: a deadline (an epoch trap for guest
+//!   code, a tokio timeout around the whole call for host waits such as a
+//!   sleep or a blocking open), a memory cap over all the instance's
+//!   memories enforced by [`limits::Limiter`], and an output cap checked on
+//!   return. Whatever the plugin does, the caller gets a [`Failure`] or a
+//!   [`Collected`] within the deadline.
 //! - A plugin reaches only what [`host::Host`] grants: read-only directories.
 //! - Components are compiled once per content hash (on-disk cache) and
 //!   linked once per process (`InstancePre`); a collection only instantiates.
@@ -17,17 +19,21 @@ mod cache;
 mod failure;
 mod host;
 mod limits;
+mod stderr;
 mod ticker;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use smm_catalogue::{MeasureKind, RawMetadata, Scale};
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError, PoolingAllocationConfig,
+    Store, Trap,
+};
 
 pub use failure::Failure;
 pub use limits::Limits;
@@ -53,11 +59,19 @@ impl Default for SandboxConfig {
     }
 }
 
+/// Largest component accepted (compilation time and memory grow with it).
+pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
+
+/// Largest message kept from a plugin's own error.
+const MAX_MESSAGE_BYTES: usize = 4 << 10;
+
 /// Why a `.wasm` cannot enter the catalogue.
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
     #[error("not a WebAssembly binary (no \\0asm header)")]
     NotWasm,
+    #[error("the component is {0} bytes, more than the {MAX_COMPONENT_BYTES} bytes accepted")]
+    TooLarge(usize),
     #[error(
         "a core WebAssembly module, not a component: build the measure with `--target wasm32-wasip2` (see sdk/README.md)"
     )]
@@ -115,7 +129,7 @@ impl Sandbox {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm_config).map_err(|e| format!("wasmtime engine: {e}"))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| format!("linking WASI: {e}"))?;
         let cache = match &config.cache_dir {
             Some(dir) => Some(
@@ -133,11 +147,20 @@ impl Sandbox {
         })
     }
 
+    /// The component already prepared in this process under `sha256`, if any.
+    pub fn prepared(&self, sha256: &str) -> Option<Prepared> {
+        self.prepared
+            .lock()
+            .expect("prepared cache")
+            .get(sha256)
+            .cloned()
+    }
+
     /// Compile (or load from cache) and link a component, checking it
     /// implements the `measure` world against what the host provides.
     pub fn prepare(&self, sha256: &str, wasm: &[u8]) -> Result<Prepared, InspectError> {
-        if let Some(p) = self.prepared.lock().expect("prepared cache").get(sha256) {
-            return Ok(p.clone());
+        if let Some(p) = self.prepared(sha256) {
+            return Ok(p);
         }
         check_header(wasm)?;
         let component = match &self.cache {
@@ -160,13 +183,17 @@ impl Sandbox {
     }
 
     /// Read a component's metadata (under the default limits, no grants).
-    pub fn inspect(&self, sha256: &str, wasm: &[u8]) -> Result<RawMetadata, InspectError> {
+    pub async fn inspect(&self, sha256: &str, wasm: &[u8]) -> Result<RawMetadata, InspectError> {
         let prepared = self.prepare(sha256, wasm)?;
         let limits = Limits::default();
-        let m = self
-            .call(&prepared, &[], &limits, |measure, store| {
-                measure.call_metadata(store)
-            })
+        let mut store = self.store(&[], &limits).map_err(InspectError::Metadata)?;
+        let call = async {
+            let measure = prepared.pre.instantiate_async(&mut store).await?;
+            measure.call_metadata(&mut store).await
+        };
+        let outcome = deadline(&limits, call).await;
+        let m = outcome
+            .map_err(|e| classify(e, &store, &limits))
             .map_err(InspectError::Metadata)?;
         Ok(RawMetadata {
             id: m.id,
@@ -193,47 +220,65 @@ impl Sandbox {
 
     /// Take one measurement: instantiate in a fresh store, call `collect`
     /// with `config` (JSON), and validate what comes back.
-    pub fn collect(
+    pub async fn collect(
         &self,
         prepared: &Prepared,
         config: &str,
         grants: &[PathBuf],
         limits: &Limits,
     ) -> Result<Collected, Failure> {
-        let result = self.call(prepared, grants, limits, |measure, store| {
-            measure.call_collect(store, config)
-        })?;
+        let mut store = self.store(grants, limits)?;
+        let call = async {
+            let measure = prepared.pre.instantiate_async(&mut store).await?;
+            measure.call_collect(&mut store, config).await
+        };
+        let outcome = deadline(limits, call).await;
+        let result = outcome.map_err(|e| classify(e, &store, limits))?;
         let m = result.map_err(|e| match e {
-            PluginError::Config(m) => Failure::Config(m),
-            PluginError::Input(m) => Failure::Input(m),
-            PluginError::Internal(m) => Failure::Plugin(m),
+            PluginError::Config(m) => Failure::Config(failure::truncate(m, MAX_MESSAGE_BYTES)),
+            PluginError::Input(m) => Failure::Input(failure::truncate(m, MAX_MESSAGE_BYTES)),
+            PluginError::Internal(m) => Failure::Plugin(failure::truncate(m, MAX_MESSAGE_BYTES)),
         })?;
         validate(m, limits)
     }
 
-    /// Instantiate `prepared` in a fresh store under `limits` and run `f`.
-    fn call<R>(
-        &self,
-        prepared: &Prepared,
-        grants: &[PathBuf],
-        limits: &Limits,
-        f: impl FnOnce(&bindings::Measure, &mut Store<Host>) -> wasmtime::Result<R>,
-    ) -> Result<R, Failure> {
-        let host = Host::new(grants, limits.memory_bytes).map_err(Failure::Engine)?;
+    /// A fresh store for one call, under `limits`, seeing only `grants`.
+    fn store(&self, grants: &[PathBuf], limits: &Limits) -> Result<Store<Host>, Failure> {
+        let host = Host::new(grants, limits.memory_bytes).map_err(Failure::Input)?;
         let mut store = Store::new(&self.engine, host);
         store.limiter(|h| &mut h.limiter);
         store.set_epoch_deadline(ticker::ticks(limits.deadline));
-        let outcome = prepared
-            .pre
-            .instantiate(&mut store)
-            .and_then(|measure| f(&measure, &mut store));
-        outcome.map_err(|e| classify(e, &store, limits))
+        Ok(store)
+    }
+}
+
+/// Why a call ended without a result, before classification.
+enum Ended {
+    Error(wasmtime::Error),
+    Deadline,
+}
+
+/// Run `call` under the deadline. The epoch trap stops guest code; this
+/// timeout stops a plugin waiting in a host call (a sleep, a blocking
+/// open), which the epoch cannot interrupt. Dropping the future drops the
+/// call; the store is never reused.
+async fn deadline<R>(
+    limits: &Limits,
+    call: impl std::future::Future<Output = wasmtime::Result<R>>,
+) -> Result<R, Ended> {
+    match tokio::time::timeout(limits.deadline + ticker::TICK, call).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(Ended::Error(e)),
+        Err(_) => Err(Ended::Deadline),
     }
 }
 
 fn check_header(wasm: &[u8]) -> Result<(), InspectError> {
     if wasm.len() < 8 || &wasm[..4] != WASM_MAGIC {
         return Err(InspectError::NotWasm);
+    }
+    if wasm.len() > MAX_COMPONENT_BYTES {
+        return Err(InspectError::TooLarge(wasm.len()));
     }
     // Bytes 4..8: version (u16) and layer (u16); layer 0 is a core module.
     if wasm[6..8] == [0, 0] {
@@ -242,12 +287,29 @@ fn check_header(wasm: &[u8]) -> Result<(), InspectError> {
     Ok(())
 }
 
-fn classify(error: wasmtime::Error, store: &Store<Host>, limits: &Limits) -> Failure {
+fn classify(ended: Ended, store: &Store<Host>, limits: &Limits) -> Failure {
+    let error = match ended {
+        Ended::Deadline => {
+            return Failure::Timeout {
+                deadline: limits.deadline,
+            };
+        }
+        Ended::Error(e) => e,
+    };
     let host = store.data();
     if host.limiter.memory_exceeded {
         return Failure::MemoryExceeded {
             limit: limits.memory_bytes,
         };
+    }
+    if error.is::<PoolConcurrencyLimitError>() {
+        return Failure::Engine(format!("no free sandbox slot: {error}"));
+    }
+    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return Failure::Plugin(format!(
+            "the plugin exited (status {}) instead of returning a result",
+            exit.0
+        ));
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => Failure::Timeout {
@@ -258,17 +320,10 @@ fn classify(error: wasmtime::Error, store: &Store<Host>, limits: &Limits) -> Fai
             message: trap.to_string(),
             stderr: host.stderr_tail(),
         },
-        None => {
-            let message = format!("{error:#}");
-            if message.contains("pooling allocator") || message.contains("concurrency limit") {
-                Failure::Engine(format!("no free sandbox slot: {message}"))
-            } else {
-                Failure::Trap {
-                    message,
-                    stderr: host.stderr_tail(),
-                }
-            }
-        }
+        None => Failure::Trap {
+            message: failure::truncate(format!("{error:#}"), MAX_MESSAGE_BYTES),
+            stderr: host.stderr_tail(),
+        },
     }
 }
 
@@ -325,11 +380,6 @@ fn validate(m: bindings::Measurement, limits: &Limits) -> Result<Collected, Fail
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
-}
-
-/// Where a granted path should be looked up: canonical, absolute.
-pub fn canonical_grant(path: &Path) -> std::io::Result<PathBuf> {
-    std::fs::canonicalize(path)
 }
 
 #[cfg(test)]

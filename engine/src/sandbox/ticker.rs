@@ -27,8 +27,9 @@ pub(crate) fn start(engine: &Engine) {
         .expect("spawning the epoch ticker thread");
 }
 
-/// Deadline in ticks, rounded up, at least one (plus the tick in progress).
+/// Deadline in ticks: rounded up, plus one for the tick already in progress
+/// (so a plugin never gets less than its deadline).
 pub(crate) fn ticks(deadline: Duration) -> u64 {
     let tick = TICK.as_nanos();
-    (deadline.as_nanos().div_ceil(tick) as u64).max(1)
+    deadline.as_nanos().div_ceil(tick) as u64 + 1
 }

@@ -92,7 +92,13 @@ impl SqliteStore {
 
     fn init(conn: Connection) -> Result<SqliteStore, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+            return Err(
+                format!("cannot switch the database to WAL mode (it is in {mode} mode)").into(),
+            );
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -145,7 +151,7 @@ impl CatalogueStore for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn insert_measure(&self, record: &MeasureRecord, wasm: &[u8]) -> Result<(), StoreError> {
+    fn insert_measure(&self, record: &MeasureRecord, wasm: &[u8]) -> Result<bool, StoreError> {
         let Implementation::Wasm { sha256 } = &record.implementation;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -153,8 +159,8 @@ impl CatalogueStore for SqliteStore {
             "INSERT OR IGNORE INTO blobs (sha256, bytes) VALUES (?1, ?2)",
             params![sha256, wasm],
         )?;
-        tx.execute(
-            "INSERT INTO measures (id, version, metadata, sha256, registered_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO measures (id, version, metadata, sha256, registered_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
                 record.metadata.id,
                 record.metadata.version.to_string(),
@@ -164,7 +170,7 @@ impl CatalogueStore for SqliteStore {
             ],
         )?;
         tx.commit()?;
-        Ok(())
+        Ok(inserted == 1)
     }
 
     fn wasm(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -148,14 +148,14 @@ fn read_config(arg: &str) -> Result<serde_json::Value> {
     serde_json::from_str(&text).with_context(|| format!("{origin} is not valid JSON"))
 }
 
-pub fn run(cli: Cli) -> Result<ExitCode> {
+pub async fn run(cli: Cli) -> Result<ExitCode> {
     let home = Home::new(cli.home);
     let engine =
         Engine::open(&home).with_context(|| format!("opening smm home {}", home.root.display()))?;
     match cli.command {
         Command::Measure(MeasureCmd::Register { files }) => {
             for file in files {
-                let reg = engine.register_file(&file)?;
+                let reg = engine.register_file(&file).await?;
                 let verb = match reg {
                     Registration::Added(_) => "registered",
                     Registration::Unchanged(_) => "already registered",
@@ -210,7 +210,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             output::instances(&engine.instances()?);
         }
         Command::Run { instance, json } => {
-            let m = engine.run(&instance)?;
+            let m = engine.run(&instance).await?;
             if json {
                 println!("{}", serde_json::to_string(&m)?);
             } else {

@@ -16,7 +16,11 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match cli::run(args) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("starting the tokio runtime");
+    match runtime.block_on(cli::run(args)) {
         Ok(code) => code,
         Err(e) => {
             // One line: the error and its causes.

@@ -29,6 +29,16 @@ pub enum Behaviour {
     NotANumber,
     /// Read `path` and return its length; fails unless granted.
     Read,
+    /// Sleep for `value` seconds (a wait in a host call, not guest code).
+    Sleep,
+    /// Call `exit(0)` instead of returning.
+    Exit,
+    /// Write `bytes` bytes to stderr, then panic.
+    ChattyPanic,
+    /// Open the file at `path` as many times as possible and keep it open.
+    Hoard,
+    /// Try to create `path` (granted directories are read-only).
+    Write,
     /// Report how many environment variables, arguments and sockets it sees.
     Ambient,
 }
@@ -104,6 +114,31 @@ impl Measure for Probe {
                 let bytes = smm_sdk::read_input(&config.path)?;
                 Ok(Measurement::value(bytes.len() as f64))
             }
+            Behaviour::Sleep => {
+                std::thread::sleep(std::time::Duration::from_secs_f64(config.value));
+                Ok(Measurement::value(config.value))
+            }
+            Behaviour::Exit => std::process::exit(0),
+            Behaviour::ChattyPanic => {
+                for _ in 0..config.bytes / 64 {
+                    eprintln!("{}", "noise ".repeat(10));
+                }
+                panic!("the last words of a chatty plugin")
+            }
+            Behaviour::Hoard => {
+                let mut files = Vec::new();
+                while let Ok(f) = std::fs::File::open(&config.path) {
+                    files.push(f);
+                    if files.len() >= 100_000 {
+                        break;
+                    }
+                }
+                Ok(Measurement::value(files.len() as f64))
+            }
+            Behaviour::Write => match std::fs::write(&config.path, b"written by a plugin") {
+                Ok(()) => Ok(Measurement::value(1.0)),
+                Err(e) => Err(Error::input(format!("cannot write {}: {e}", config.path))),
+            },
             Behaviour::Ambient => {
                 let env = std::env::vars().count();
                 let args = std::env::args().count();

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The main job on the embedded store, from a fresh clone: build the standard
+# measures (wasm32-wasip2 components) and smm, register the measures, bind
+# them to the sample reports in measures/samples/, run them, and print the
+# stored measurements. Safe to run again: it reuses what is already there.
+#
+# Environment: SMM_HOME (default ./.smm) is where the catalogue and the
+# measurements are stored.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if command -v rustup >/dev/null 2>&1; then
+  rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
+fi
+echo "==> building the standard measures (wasm32-wasip2) and smm"
+cargo build --quiet --profile wasm --target wasm32-wasip2 -p sarif-findings -p junit-tests
+cargo build --quiet -p smm-engine --bin smm
+
+export SMM_HOME="${SMM_HOME:-$PWD/.smm}"
+smm=target/debug/smm
+samples="$PWD/measures/samples"
+
+echo "==> registering measures in $SMM_HOME"
+$smm measure register \
+  target/wasm32-wasip2/wasm/sarif_findings.wasm \
+  target/wasm32-wasip2/wasm/junit_tests.wasm
+$smm measure list
+
+create() { # name measure path labels...
+  local name=$1 measure=$2 path=$3
+  shift 3
+  if ! $smm instance list | grep -q "^$name "; then
+    $smm instance create "$name" --measure "$measure" \
+      --config "{\"path\": \"$path\"}" --grant-dir "$samples" "$@"
+  fi
+}
+echo "==> creating instances over the sample reports"
+create legacy-c-sast sarif-findings "$samples/flawfinder.sarif" \
+  --label team=payments --label service=legacy-billing --label tier=1 \
+  --schedule "0 0 * * * *"
+create pricing-unit-tests junit-tests "$samples/pytest-junit.xml" \
+  --label team=payments --label service=pricing --label tier=2 \
+  --schedule "0 */15 * * * *"
+$smm instance list
+
+echo "==> running them now"
+$smm run legacy-c-sast
+$smm run pricing-unit-tests
+
+echo "==> stored measurements (smm query <instance>)"
+$smm query legacy-c-sast --limit 3
+$smm query pricing-unit-tests --limit 3

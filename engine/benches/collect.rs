@@ -1,0 +1,215 @@
+//! Collection latency and throughput, in one run, against two references:
+//!
+//! - **floor**: bare wasmtime with the same component: a pooling engine,
+//!   `InstancePre`, a fresh `Store` + empty WASI context per call, then
+//!   `collect()`; no limits, no validation, no storage.
+//! - **engine collect**: `Sandbox::collect` (fresh store, WASI grants,
+//!   epoch deadline + async timeout, memory limiter, output validation),
+//!   driven by `block_on` on a current-thread tokio runtime.
+//! - **engine run**: `Engine::run` (the above + the catalogue lookups +
+//!   appending the measurement to a file-backed SQLite store).
+//! - **process per collection**: spawning `/bin/echo` with a JSON
+//!   measurement and reading its stdout: the least an exec-style collector
+//!   pays per collection.
+//!
+//! The measure is `probe` with `{"behaviour":"constant"}`: trivial work, so
+//! the figures are the per-collection overhead.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use smm_catalogue::{InstanceSpec, LimitOverrides};
+use smm_engine::sandbox::{Limits, Sandbox, SandboxConfig, sha256_hex};
+use smm_engine::{Engine, Home};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{
+    Config, Engine as WasmEngine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+mod floor {
+    wasmtime::component::bindgen!({ path: "../sdk/wit", world: "measure" });
+}
+
+struct Bare {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for Bare {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+const CONFIG: &str = r#"{"behaviour":"constant","value":1}"#;
+
+struct Stats {
+    name: &'static str,
+    samples: Vec<Duration>,
+    total: Duration,
+}
+
+impl Stats {
+    fn pct(&self, p: f64) -> Duration {
+        let mut s = self.samples.clone();
+        s.sort();
+        s[((s.len() as f64 - 1.0) * p).round() as usize]
+    }
+    fn per_sec(&self) -> f64 {
+        self.samples.len() as f64 / self.total.as_secs_f64()
+    }
+}
+
+fn measure(name: &'static str, iterations: usize, mut f: impl FnMut()) -> Stats {
+    for _ in 0..iterations.min(200) / 10 {
+        f(); // warm-up
+    }
+    let mut samples = Vec::with_capacity(iterations);
+    let start = Instant::now();
+    for _ in 0..iterations {
+        let t = Instant::now();
+        f();
+        samples.push(t.elapsed());
+    }
+    Stats {
+        name,
+        samples,
+        total: start.elapsed(),
+    }
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing
+    // else useful: keep the quick mode for the latter.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let n = if quick { 200 } else { 20_000 };
+    let n_spawn = if quick { 20 } else { 2_000 };
+
+    let wasm_path = smm_tests::component("probe-plugin");
+    let wasm = std::fs::read(&wasm_path).unwrap();
+
+    // Floor: bare wasmtime.
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(64)
+        .total_memories(128)
+        .total_tables(512)
+        .total_core_instances(1024);
+    let mut config = Config::new();
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let wengine = WasmEngine::new(&config).unwrap();
+    let component = Component::new(&wengine, &wasm).unwrap();
+    let mut linker = Linker::<Bare>::new(&wengine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+    let pre = floor::MeasurePre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+    let bare = measure("floor: bare wasmtime instantiate + collect", n, || {
+        let mut store = Store::new(
+            &wengine,
+            Bare {
+                wasi: WasiCtxBuilder::new().build(),
+                table: ResourceTable::new(),
+            },
+        );
+        let m = pre.instantiate(&mut store).unwrap();
+        let r = m.call_collect(&mut store, CONFIG).unwrap().unwrap();
+        assert_eq!(r.value, Some(1.0));
+    });
+
+    // The engine is async (a deadline must also stop host waits); drive it
+    // from a current-thread runtime, as a single collection would be.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // The engine's sandbox alone.
+    let sandbox = Sandbox::new(SandboxConfig::default()).unwrap();
+    let sha = sha256_hex(&wasm);
+    let prepared = sandbox.prepare(&sha, &wasm).unwrap();
+    let limits = Limits::default();
+    let grants = vec![std::env::temp_dir()];
+    let collect = measure(
+        "engine: sandboxed collect (limits, 1 grant, validation)",
+        n,
+        || {
+            let c = rt
+                .block_on(sandbox.collect(&prepared, CONFIG, &grants, &limits))
+                .unwrap();
+            assert_eq!(c.value, Some(1.0));
+        },
+    );
+
+    // The whole engine: catalogue lookups, collect, SQLite append.
+    let home = tempfile::tempdir().unwrap();
+    let engine = Engine::open(&Home::new(home.path())).unwrap();
+    rt.block_on(engine.register_file(&wasm_path)).unwrap();
+    engine
+        .create_instance(InstanceSpec {
+            name: "bench".into(),
+            measure: "probe".into(),
+            config: json!({"behaviour": "constant", "value": 1}),
+            labels: BTreeMap::from([("team".to_string(), "bench".to_string())]),
+            schedule: None,
+            grants: grants.clone(),
+            limits: LimitOverrides::default(),
+        })
+        .unwrap();
+    let run = measure(
+        "engine: smm run (lookups + collect + SQLite append)",
+        n,
+        || {
+            let m = rt.block_on(engine.run("bench")).unwrap();
+            assert_eq!(m.value, Some(1.0));
+        },
+    );
+
+    let spawn = measure(
+        "process per collection (/bin/echo + read stdout)",
+        n_spawn,
+        || {
+            let out = Command::new("/bin/echo")
+                .arg(r#"{"value":1}"#)
+                .output()
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(v["value"], 1);
+        },
+    );
+
+    println!(
+        "\n{:<58} {:>10} {:>10} {:>12}",
+        "per collection", "p50", "p99", "per second"
+    );
+    for s in [&bare, &collect, &run, &spawn] {
+        println!(
+            "{:<58} {:>10} {:>10} {:>12.0}",
+            s.name,
+            us(s.pct(0.5)),
+            us(s.pct(0.99)),
+            s.per_sec()
+        );
+    }
+    let ratio = |a: &Stats, b: &Stats| a.pct(0.5).as_secs_f64() / b.pct(0.5).as_secs_f64();
+    println!(
+        "\nengine collect / floor (p50): {:.2}x   (target <= 1.5x)",
+        ratio(&collect, &bare)
+    );
+    println!("engine run / floor (p50):     {:.2}x", ratio(&run, &bare));
+    println!(
+        "process / engine run (p50):   {:.0}x   (target >= 100x)",
+        ratio(&spawn, &run)
+    );
+    println!(
+        "process / engine collect:     {:.0}x",
+        ratio(&spawn, &collect)
+    );
+}
