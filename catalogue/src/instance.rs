@@ -104,6 +104,23 @@ impl InstanceSpec {
                     dir.display()
                 )));
             }
+            if dir.to_str().is_none() {
+                return Err(invalid(format!(
+                    "granted directory {} is not valid UTF-8",
+                    dir.display()
+                )));
+            }
+            // A canonical path: no `..`, no symlinked components, so what is
+            // granted is exactly what the user sees.
+            if std::fs::canonicalize(dir).is_ok_and(|c| &c != dir) {
+                return Err(invalid(format!(
+                    "granted directory {} is not canonical (it has `..`, `.` or a symbolic link); grant {} instead",
+                    dir.display(),
+                    std::fs::canonicalize(dir)
+                        .map(|c| c.display().to_string())
+                        .unwrap_or_default()
+                )));
+            }
             if !dir.is_dir() {
                 return Err(invalid(format!(
                     "granted directory {} does not exist or is not a directory",

@@ -77,6 +77,7 @@ pub struct MeasureMetadata {
 }
 
 const MAX_TEXT: usize = 4096;
+const MAX_SCHEMA: usize = 64 << 10;
 
 /// `true` for a kebab-case identifier: lowercase ASCII words of letters and
 /// digits joined by single hyphens, starting with a letter.
@@ -104,6 +105,15 @@ impl RawMetadata {
         let version = semver::Version::parse(&self.version)
             .map_err(|e| problems.push(format!("version {:?} is not semver: {e}", self.version)))
             .ok();
+        if version.as_ref().is_some_and(|v| !v.build.is_empty()) {
+            problems.push(format!(
+                "version {:?} has build metadata (+...), which semver ignores for ordering; use a plain or pre-release version",
+                self.version
+            ));
+        }
+        if self.config_schema.len() > MAX_SCHEMA {
+            problems.push(format!("config-schema is longer than {MAX_SCHEMA} bytes"));
+        }
         for (field, text) in [
             ("name", &self.name),
             ("unit", &self.unit),
@@ -175,7 +185,9 @@ mod tests {
         r.id = "Sarif_Findings".into();
         r.version = "one".into();
         r.name = " ".into();
+        r.config_schema = format!("{{\"description\": \"{}\"}}", "x".repeat(70_000));
         let err = r.validate().unwrap_err().to_string();
+        assert!(err.contains("config-schema is longer"), "{err}");
         assert!(err.contains("kebab-case"), "{err}");
         assert!(err.contains("semver"), "{err}");
         assert!(err.contains("name is empty"), "{err}");
@@ -190,6 +202,18 @@ mod tests {
         let mut r = raw();
         r.config_schema = "{not json".into();
         assert!(r.validate().unwrap_err().to_string().contains("not JSON"));
+    }
+
+    #[test]
+    fn build_metadata_is_refused() {
+        let mut r = raw();
+        r.version = "1.0.0+build.5".into();
+        assert!(
+            r.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("build metadata")
+        );
     }
 
     #[test]

@@ -127,14 +127,16 @@ impl<S: CatalogueStore> Catalogue<S> {
         }
     }
 
-    /// The version a reference names, or the latest (highest semver) one.
+    /// The version a reference names, or the latest one: the highest
+    /// release, or the highest pre-release when there is no release.
     pub fn resolve(&self, reference: &MeasureRef) -> Result<MeasureRecord, CatalogueError> {
         let versions = self.store.measure_versions(&reference.id)?;
         let found = match &reference.version {
             Some(v) => versions.into_iter().find(|r| &r.metadata.version == v),
-            None => versions
-                .into_iter()
-                .max_by(|a, b| a.metadata.version.cmp(&b.metadata.version)),
+            None => versions.into_iter().max_by(|a, b| {
+                let (a, b) = (&a.metadata.version, &b.metadata.version);
+                (a.pre.is_empty(), a).cmp(&(b.pre.is_empty(), b))
+            }),
         };
         found.ok_or_else(|| {
             CatalogueError::UnknownMeasure(match &reference.version {
@@ -304,13 +306,22 @@ mod tests {
             "{err}"
         );
         c.register_component(meta("1.10.0"), "cc", b"z").unwrap();
+        c.register_component(meta("2.0.0-rc.1"), "ee", b"v")
+            .unwrap();
         c.register_component(meta("1.9.0"), "dd", b"w").unwrap();
-        assert_eq!(c.store().list_measures().unwrap().len(), 3);
+        assert_eq!(c.store().list_measures().unwrap().len(), 4);
         let latest = c.resolve(&"m".parse().unwrap()).unwrap();
         assert_eq!(
             latest.metadata.version.to_string(),
             "1.10.0",
-            "semver order, not text order"
+            "semver order, not text order, and a release before a pre-release"
+        );
+        let rc = c.resolve(&"m@2.0.0-rc.1".parse().unwrap()).unwrap();
+        assert_eq!(
+            rc.implementation,
+            Implementation::Wasm {
+                sha256: "ee".into()
+            }
         );
         let pinned = c.resolve(&"m@1.9.0".parse().unwrap()).unwrap();
         assert_eq!(
@@ -371,6 +382,10 @@ mod tests {
         let err = c.create_instance(s.clone()).unwrap_err().to_string();
         assert!(err.contains("cron"), "{err}");
         s.schedule = Some("*/5 * * * * *".into());
+        let tmp = std::env::temp_dir().canonicalize().unwrap();
+        s.grants = vec![tmp.join("..").join(tmp.file_name().unwrap())];
+        let err = c.create_instance(s.clone()).unwrap_err().to_string();
+        assert!(err.contains("not canonical"), "{err}");
         s.grants = vec!["relative/dir".into()];
         assert!(
             c.create_instance(s.clone())
