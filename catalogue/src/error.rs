@@ -36,13 +36,19 @@ pub enum CatalogueError {
     #[error("invalid configuration schema of measure {measure}: {reason}")]
     InvalidSchema { measure: String, reason: String },
     #[error(
-        "measure {id}@{version} is already registered with different content (sha256 {existing}); bump the version to register new behaviour"
+        "measure {id}@{version} is already registered with different content ({existing}); bump the version to register new behaviour"
     )]
     VersionConflict {
         id: String,
         version: String,
         existing: String,
     },
+    #[error("invalid derived measure {0}")]
+    InvalidDerived(String),
+    #[error("derived measure {measure} would create a dependency cycle: {cycle}")]
+    Cycle { measure: String, cycle: String },
+    #[error("measure {0} is a derived measure: it has no component to run in the sandbox")]
+    NotAComponent(String),
     #[error("no measure {0} in the catalogue")]
     UnknownMeasure(String),
     #[error("invalid measure reference {reference:?}: {reason}")]

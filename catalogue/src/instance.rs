@@ -23,6 +23,28 @@ pub struct LimitOverrides {
     pub output_bytes: Option<u64>,
 }
 
+/// What a scheduler does, after downtime, with the fire times it missed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CatchUp {
+    /// Run once at start-up, then follow the schedule (default).
+    #[default]
+    RunOnce,
+    /// Skip what was missed; wait for the next fire time.
+    Skip,
+}
+
+impl std::str::FromStr for CatchUp {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "run-once" => Ok(CatchUp::RunOnce),
+            "skip" => Ok(CatchUp::Skip),
+            other => Err(format!("catch-up {other:?} is neither run-once nor skip")),
+        }
+    }
+}
+
 /// What a user asks for when creating an instance.
 #[derive(Debug, Clone)]
 pub struct InstanceSpec {
@@ -36,6 +58,7 @@ pub struct InstanceSpec {
     /// Directories the plugin may read, as absolute host paths.
     pub grants: Vec<PathBuf>,
     pub limits: LimitOverrides,
+    pub catch_up: CatchUp,
 }
 
 /// A stored instance, pinned to one measure version.
@@ -49,6 +72,12 @@ pub struct Instance {
     pub schedule: Option<String>,
     pub grants: Vec<PathBuf>,
     pub limits: LimitOverrides,
+    /// What to do with fire times missed while no scheduler ran.
+    #[serde(default)]
+    pub catch_up: CatchUp,
+    /// A paused instance keeps its configuration but is not scheduled.
+    #[serde(default)]
+    pub paused: bool,
     pub created_at: DateTime<Utc>,
 }
 

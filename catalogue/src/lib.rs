@@ -13,6 +13,7 @@
 //! - Every stored instance's configuration is valid against the schema of
 //!   the exact measure version it is pinned to.
 
+pub mod derived;
 mod error;
 mod instance;
 mod metadata;
@@ -20,8 +21,9 @@ mod registry;
 mod schema;
 mod store;
 
+pub use derived::{DerivedDefinition, DerivedKind, DerivedMeasure};
 pub use error::{CatalogueError, Violation};
-pub use instance::{Instance, InstanceSpec, LimitOverrides, validate_name};
+pub use instance::{CatchUp, Instance, InstanceSpec, LimitOverrides, validate_name};
 pub use metadata::{MeasureKind, MeasureMetadata, RawMetadata, Scale};
 pub use registry::{Catalogue, MeasureRef, Registration};
 pub use schema::ConfigSchema;

@@ -2,6 +2,9 @@
 
 use chrono::Utc;
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::derived::{DerivedMeasure, find_cycle};
 use crate::error::CatalogueError;
 use crate::instance::{Instance, InstanceSpec};
 use crate::metadata::MeasureMetadata;
@@ -122,8 +125,69 @@ impl<S: CatalogueStore> Catalogue<S> {
             Implementation::Wasm { sha256: existing } => Err(CatalogueError::VersionConflict {
                 id: metadata.id.clone(),
                 version: metadata.version.to_string(),
-                existing: existing.clone(),
+                existing: format!("component sha256 {existing}"),
             }),
+            Implementation::Derived { .. } => Err(CatalogueError::VersionConflict {
+                id: metadata.id.clone(),
+                version: metadata.version.to_string(),
+                existing: "a derived measure".into(),
+            }),
+        }
+    }
+
+    /// Register a derived measure. Same id@version with another definition
+    /// is refused, and so is a definition that closes a dependency cycle.
+    pub fn register_derived(
+        &self,
+        derived: DerivedMeasure,
+    ) -> Result<Registration, CatalogueError> {
+        let DerivedMeasure {
+            metadata,
+            definition,
+        } = derived;
+        let (id, version) = (metadata.id.clone(), metadata.version.to_string());
+        let conflict = |existing: &str| CatalogueError::VersionConflict {
+            id: id.clone(),
+            version: version.clone(),
+            existing: existing.to_string(),
+        };
+        if let Some(old) = self.existing(&metadata)? {
+            return match &old.implementation {
+                Implementation::Derived { definition: d }
+                    if *d == definition && old.metadata == metadata =>
+                {
+                    Ok(Registration::Unchanged(old))
+                }
+                Implementation::Derived { .. } => Err(conflict("another derived definition")),
+                Implementation::Wasm { .. } => Err(conflict("a component")),
+            };
+        }
+        let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for r in self.store.list_measures()? {
+            if let Implementation::Derived { definition } = &r.implementation {
+                let e = edges.entry(r.metadata.id.clone()).or_default();
+                e.extend(definition.inputs().iter().map(|(_, i)| i.measure.clone()));
+            }
+        }
+        edges
+            .entry(metadata.id.clone())
+            .or_default()
+            .extend(definition.inputs().iter().map(|(_, i)| i.measure.clone()));
+        if let Some(cycle) = find_cycle(&metadata.id, &edges) {
+            return Err(CatalogueError::Cycle {
+                measure: format!("{}@{}", metadata.id, metadata.version),
+                cycle,
+            });
+        }
+        let record = MeasureRecord {
+            metadata,
+            implementation: Implementation::Derived { definition },
+            registered_at: Utc::now(),
+        };
+        if self.store.insert_measure(&record, &[])? {
+            Ok(Registration::Added(record))
+        } else {
+            Err(conflict("a concurrent registration"))
         }
     }
 
@@ -174,12 +238,32 @@ impl<S: CatalogueStore> Catalogue<S> {
             schedule: spec.schedule,
             grants: spec.grants,
             limits: spec.limits,
+            catch_up: spec.catch_up,
+            paused: false,
             created_at: Utc::now(),
         };
         if !self.store.insert_instance(&instance)? {
             return Err(CatalogueError::InstanceExists(instance.name));
         }
         Ok(instance)
+    }
+
+    /// Pause or resume an instance; returns it as stored.
+    pub fn set_paused(&self, name: &str, paused: bool) -> Result<Instance, CatalogueError> {
+        let mut instance = self.instance(name)?;
+        instance.paused = paused;
+        if !self.store.update_instance(&instance)? {
+            return Err(CatalogueError::UnknownInstance(name.to_string()));
+        }
+        Ok(instance)
+    }
+
+    /// Delete an instance; its measurements stay in the store.
+    pub fn delete_instance(&self, name: &str) -> Result<(), CatalogueError> {
+        if !self.store.delete_instance(name)? {
+            return Err(CatalogueError::UnknownInstance(name.to_string()));
+        }
+        Ok(())
     }
 
     pub fn instance(&self, name: &str) -> Result<Instance, CatalogueError> {
@@ -259,6 +343,22 @@ mod tests {
         fn list_instances(&self) -> Result<Vec<Instance>, StoreError> {
             Ok(self.instances.borrow().clone())
         }
+        fn update_instance(&self, instance: &Instance) -> Result<bool, StoreError> {
+            let mut all = self.instances.borrow_mut();
+            match all.iter_mut().find(|i| i.name == instance.name) {
+                Some(i) => {
+                    *i = instance.clone();
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
+        }
+        fn delete_instance(&self, name: &str) -> Result<bool, StoreError> {
+            let mut all = self.instances.borrow_mut();
+            let before = all.len();
+            all.retain(|i| i.name != name);
+            Ok(all.len() < before)
+        }
     }
 
     fn meta(version: &str) -> MeasureMetadata {
@@ -286,6 +386,7 @@ mod tests {
             schedule: None,
             grants: vec![],
             limits: LimitOverrides::default(),
+            catch_up: Default::default(),
         }
     }
 
@@ -363,6 +464,76 @@ mod tests {
         assert!(matches!(
             c.create_instance(spec("a", "m", json!({"path": "/y"}))),
             Err(CatalogueError::InstanceExists(_))
+        ));
+    }
+
+    fn derived(id: &str, input: &str) -> DerivedMeasure {
+        let text = format!(
+            "[measure]\nid = \"{id}\"\nversion = \"1.0.0\"\nname = \"D\"\nunit = \"1\"\nscale = \"ratio\"\n[derived]\nkind = \"rescaled\"\ninput = {{ measure = \"{input}\" }}\nmultiplier = 2\n"
+        );
+        DerivedMeasure::parse("test", &text).unwrap()
+    }
+
+    #[test]
+    fn derived_measures_register_and_cycles_are_refused_with_the_cycle() {
+        let c = Catalogue::new(Memory::default());
+        c.register_component(meta("1.0.0"), "aa", b"x").unwrap();
+        assert!(matches!(
+            c.register_derived(derived("double", "m")).unwrap(),
+            Registration::Added(_)
+        ));
+        assert!(matches!(
+            c.register_derived(derived("double", "m")).unwrap(),
+            Registration::Unchanged(_)
+        ));
+        assert!(matches!(
+            c.register_derived(derived("double", "other")),
+            Err(CatalogueError::VersionConflict { .. })
+        ));
+        c.register_derived(derived("quad", "double")).unwrap();
+        c.register_derived(derived("octo", "quad")).unwrap();
+        let mut back = derived("double", "octo");
+        back.metadata.version = semver::Version::new(2, 0, 0);
+        let err = c.register_derived(back).unwrap_err();
+        assert!(
+            err.to_string().contains("double -> octo -> quad -> double"),
+            "{err}"
+        );
+        assert_eq!(
+            c.store().list_measures().unwrap().len(),
+            4,
+            "nothing stored on error"
+        );
+        let inst = c.create_instance(spec("dbl", "double", json!({}))).unwrap();
+        assert_eq!(inst.measure_ref(), "double@1.0.0");
+        assert!(
+            c.create_instance(spec("dbl2", "double", json!({"path": "x"})))
+                .is_err(),
+            "no config"
+        );
+    }
+
+    #[test]
+    fn instances_pause_resume_and_delete() {
+        let c = Catalogue::new(Memory::default());
+        c.register_component(meta("1.0.0"), "aa", b"x").unwrap();
+        c.create_instance(spec("a", "m", json!({"path": "/x"})))
+            .unwrap();
+        assert!(c.set_paused("a", true).unwrap().paused);
+        assert!(c.instance("a").unwrap().paused);
+        assert!(!c.set_paused("a", false).unwrap().paused);
+        c.delete_instance("a").unwrap();
+        assert!(matches!(
+            c.instance("a"),
+            Err(CatalogueError::UnknownInstance(_))
+        ));
+        assert!(matches!(
+            c.delete_instance("a"),
+            Err(CatalogueError::UnknownInstance(_))
+        ));
+        assert!(matches!(
+            c.set_paused("a", true),
+            Err(CatalogueError::UnknownInstance(_))
         ));
     }
 

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::derived::DerivedDefinition;
 use crate::instance::Instance;
 use crate::metadata::MeasureMetadata;
 
@@ -9,11 +10,14 @@ use crate::metadata::MeasureMetadata;
 pub type StoreError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// How a measure is computed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
 pub enum Implementation {
     /// A WebAssembly component implementing the `measure` world, stored by
     /// the sha256 of its bytes.
     Wasm { sha256: String },
+    /// Computed by the engine from stored measurements.
+    Derived { definition: DerivedDefinition },
 }
 
 /// One registered version of a measure.
@@ -37,8 +41,9 @@ pub trait CatalogueStore {
     fn measure_versions(&self, id: &str) -> Result<Vec<MeasureRecord>, StoreError>;
     /// Every registered measure version.
     fn list_measures(&self) -> Result<Vec<MeasureRecord>, StoreError>;
-    /// Store a new measure version together with its component bytes;
-    /// `Ok(false)` (and nothing written) when `id@version` exists already.
+    /// Store a new measure version together with its component bytes
+    /// (empty for a derived measure); `Ok(false)` (and nothing written) when
+    /// `id@version` exists already.
     fn insert_measure(&self, record: &MeasureRecord, wasm: &[u8]) -> Result<bool, StoreError>;
     /// The component bytes stored under `sha256`.
     fn wasm(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
@@ -46,6 +51,10 @@ pub trait CatalogueStore {
     fn insert_instance(&self, instance: &Instance) -> Result<bool, StoreError>;
     fn instance(&self, name: &str) -> Result<Option<Instance>, StoreError>;
     fn list_instances(&self) -> Result<Vec<Instance>, StoreError>;
+    /// Replace a stored instance; `Ok(false)` when there is none of that name.
+    fn update_instance(&self, instance: &Instance) -> Result<bool, StoreError>;
+    /// Delete an instance (its measurements stay); `Ok(false)` when absent.
+    fn delete_instance(&self, name: &str) -> Result<bool, StoreError>;
 }
 
 impl<T: CatalogueStore + ?Sized> CatalogueStore for std::sync::Arc<T> {
@@ -69,5 +78,11 @@ impl<T: CatalogueStore + ?Sized> CatalogueStore for std::sync::Arc<T> {
     }
     fn list_instances(&self) -> Result<Vec<Instance>, StoreError> {
         (**self).list_instances()
+    }
+    fn update_instance(&self, instance: &Instance) -> Result<bool, StoreError> {
+        (**self).update_instance(instance)
+    }
+    fn delete_instance(&self, name: &str) -> Result<bool, StoreError> {
+        (**self).delete_instance(name)
     }
 }

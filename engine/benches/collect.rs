@@ -161,6 +161,7 @@ fn main() {
             schedule: None,
             grants: grants.clone(),
             limits: LimitOverrides::default(),
+            catch_up: Default::default(),
         })
         .unwrap();
     let run = measure(

@@ -99,16 +99,29 @@ impl Engine {
         &self.catalogue
     }
 
+    /// The embedded store behind the catalogue (and the scheduler's state).
+    pub fn store(&self) -> &Arc<SqliteStore> {
+        self.catalogue.store()
+    }
+
     pub fn sandbox(&self) -> &Sandbox {
         &self.sandbox
     }
 
-    /// Register the component in `path` (a `.wasm` file).
+    /// Register the measure in `path`: a component (`.wasm`) or a derived
+    /// measure definition (`.toml`).
     pub async fn register_file(&self, path: &Path) -> Result<Registration, EngineError> {
         let wasm = std::fs::read(path).map_err(|source| EngineError::Io {
             path: path.display().to_string(),
             source,
         })?;
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = String::from_utf8(wasm).map_err(|e| {
+                CatalogueError::InvalidDerived(format!("{}: not UTF-8 text: {e}", path.display()))
+            })?;
+            let derived = smm_catalogue::DerivedMeasure::parse(&path.display().to_string(), &text)?;
+            return Ok(self.catalogue.register_derived(derived)?);
+        }
         self.register_bytes(&wasm).await.map_err(|e| match e {
             EngineError::Register { source, .. } => EngineError::Register {
                 path: path.display().to_string(),
@@ -149,17 +162,44 @@ impl Engine {
 
     /// Run an instance now and store its measurement (an error measurement
     /// when the plugin fails). `Err` only when nothing could be stored.
+    /// For a grouped collective measure: the first group's measurement (see
+    /// [`Engine::run_all`]).
     pub async fn run(&self, name: &str) -> Result<Measurement, EngineError> {
+        let mut all = self.run_all(name).await?;
+        Ok(all.swap_remove(0))
+    }
+
+    /// Run an instance now: collect (direct) or compute at the current time
+    /// (derived), store every resulting measurement, then recompute the
+    /// derived instances that depend on them. Returns what this instance stored.
+    pub async fn run_all(&self, name: &str) -> Result<Vec<Measurement>, EngineError> {
         let instance = self.catalogue.instance(name)?;
-        let started = Instant::now();
-        let outcome = self.collect(&instance).await;
-        let mut m = Measurement {
+        let record = self.record_of(&instance)?;
+        let stored = match &record.implementation {
+            Implementation::Derived { definition } => {
+                self.derive_at(&instance, definition, Utc::now())?
+            }
+            Implementation::Wasm { .. } => vec![self.run_direct(&instance, &record).await?],
+        };
+        self.propagate(&stored)?;
+        Ok(stored)
+    }
+
+    fn record_of(&self, instance: &Instance) -> Result<MeasureRecord, EngineError> {
+        Ok(self.catalogue.resolve(&smm_catalogue::MeasureRef {
+            id: instance.measure_id.clone(),
+            version: Some(instance.measure_version.clone()),
+        })?)
+    }
+
+    fn blank(instance: &Instance, at: chrono::DateTime<Utc>) -> Measurement {
+        Measurement {
             seq: None,
             instance: instance.name.clone(),
             measure: instance.measure_ref(),
             measure_id: instance.measure_id.clone(),
             measure_version: instance.measure_version.to_string(),
-            timestamp: Utc::now(),
+            timestamp: crate::measurement::to_millis(at),
             observed_at: None,
             value: None,
             text: None,
@@ -167,8 +207,19 @@ impl Engine {
             labels: instance.labels.clone(),
             error: None,
             error_kind: None,
-            duration_ms: started.elapsed().as_secs_f64() * 1e3,
-        };
+            duration_ms: 0.0,
+        }
+    }
+
+    async fn run_direct(
+        &self,
+        instance: &Instance,
+        record: &MeasureRecord,
+    ) -> Result<Measurement, EngineError> {
+        let started = Instant::now();
+        let outcome = self.collect(instance, record).await;
+        let mut m = Self::blank(instance, Utc::now());
+        m.duration_ms = started.elapsed().as_secs_f64() * 1e3;
         match outcome {
             Ok(c) => {
                 m.value = c.value;
@@ -186,16 +237,168 @@ impl Engine {
         Ok(m)
     }
 
-    async fn collect(&self, instance: &Instance) -> Result<sandbox::Collected, Failure> {
+    /// Compute a derived instance at `at` and store the result(s).
+    fn derive_at(
+        &self,
+        instance: &Instance,
+        definition: &smm_catalogue::DerivedDefinition,
+        at: chrono::DateTime<Utc>,
+    ) -> Result<Vec<Measurement>, EngineError> {
+        let started = Instant::now();
+        let results =
+            crate::derived::evaluate(definition, instance, at, self.measurements.as_ref())?;
+        let elapsed = started.elapsed().as_secs_f64() * 1e3;
+        let mut stored = Vec::with_capacity(results.len());
+        for d in results {
+            let mut m = Self::blank(instance, at);
+            m.labels.extend(d.group);
+            m.value = d.value;
+            m.text = d.text;
+            m.details = Some(d.details);
+            m.duration_ms = elapsed;
+            if let Some((kind, reason)) = d.error {
+                m.error_kind = Some(kind.to_string());
+                m.error = Some(reason);
+            }
+            m.seq = Some(self.measurements.append(&m)?);
+            stored.push(m);
+        }
+        Ok(stored)
+    }
+
+    /// Event-driven recomputation: for each successful measurement, compute
+    /// at its timestamp every derived instance that reads its measure and
+    /// whose labels it carries; then the same for what those store (the
+    /// graph is acyclic, so this ends).
+    fn propagate(&self, stored: &[Measurement]) -> Result<(), EngineError> {
+        let mut queue: Vec<Measurement> =
+            stored.iter().filter(|m| !m.is_error()).cloned().collect();
+        if queue.is_empty() {
+            return Ok(());
+        }
+        let dependents = self.derived_instances()?;
+        if dependents.is_empty() {
+            return Ok(());
+        }
+        let mut done = std::collections::HashSet::new();
+        while let Some(m) = queue.pop() {
+            for (instance, definition) in &dependents {
+                let reads = definition.inputs().iter().any(|(_, input)| {
+                    input.measure == m.measure_id
+                        && input
+                            .labels
+                            .iter()
+                            .chain(instance.labels.iter())
+                            .all(|(k, v)| m.labels.get(k) == Some(v))
+                });
+                // Once per instance and instant within one propagation (a
+                // diamond reaches a node twice); a later input at the same
+                // millisecond is a new computation.
+                if !reads || !done.insert((instance.name.clone(), m.timestamp)) {
+                    continue;
+                }
+                let new = self.derive_at(instance, definition, m.timestamp)?;
+                queue.extend(new.into_iter().filter(|m| !m.is_error()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every instance of a derived measure, with its definition.
+    fn derived_instances(
+        &self,
+    ) -> Result<Vec<(Instance, smm_catalogue::DerivedDefinition)>, EngineError> {
+        let mut out = Vec::new();
+        for instance in self.instances()? {
+            if let Ok(record) = self.record_of(&instance)
+                && let Implementation::Derived { definition } = record.implementation
+            {
+                out.push((instance, definition));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Recompute a derived instance at each of `instants` not yet computed
+    /// (idempotent); `progress` is called after each. Returns how many
+    /// measurements were stored.
+    pub fn backfill(
+        &self,
+        name: &str,
+        instants: &[chrono::DateTime<Utc>],
+        mut progress: impl FnMut(),
+    ) -> Result<usize, EngineError> {
+        let instance = self.catalogue.instance(name)?;
+        let Implementation::Derived { definition } = self.record_of(&instance)?.implementation
+        else {
+            return Err(CatalogueError::InvalidInstance {
+                instance: name.to_string(),
+                reason: "it is not an instance of a derived measure".into(),
+            }
+            .into());
+        };
+        let mut stored = 0;
+        for &at in instants {
+            if !self.measurements.exists_at(name, at)? {
+                stored += self.derive_at(&instance, &definition, at)?.len();
+            }
+            progress();
+        }
+        Ok(stored)
+    }
+
+    /// The instants a backfill of `name` since `since` recomputes: every
+    /// timestamp of a successful input measurement, or every `step`.
+    pub fn backfill_instants(
+        &self,
+        name: &str,
+        since: chrono::DateTime<Utc>,
+        step: Option<std::time::Duration>,
+    ) -> Result<Vec<chrono::DateTime<Utc>>, EngineError> {
+        let now = Utc::now();
+        if let Some(step) = step {
+            let step = chrono::Duration::from_std(step).unwrap_or(chrono::Duration::MAX);
+            let mut out = Vec::new();
+            let mut t = since;
+            while t <= now {
+                out.push(t);
+                t += step;
+            }
+            return Ok(out);
+        }
+        let instance = self.catalogue.instance(name)?;
+        let Implementation::Derived { definition } = self.record_of(&instance)?.implementation
+        else {
+            return Ok(Vec::new());
+        };
+        let mut instants = std::collections::BTreeSet::new();
+        for (_, input) in definition.inputs() {
+            let mut labels = instance.labels.clone();
+            labels.extend(input.labels.clone());
+            let selector = crate::store::Selector {
+                measure_id: input.measure.clone(),
+                labels,
+            };
+            let before = since - chrono::Duration::milliseconds(1);
+            for row in self.measurements.window(&selector, before, now)? {
+                instants.insert(row.timestamp);
+            }
+        }
+        Ok(instants.into_iter().collect())
+    }
+
+    async fn collect(
+        &self,
+        instance: &Instance,
+        record: &MeasureRecord,
+    ) -> Result<sandbox::Collected, Failure> {
         let engine_failure = |e: &dyn std::fmt::Display| Failure::Engine(e.to_string());
-        let record: MeasureRecord = self
-            .catalogue
-            .resolve(&smm_catalogue::MeasureRef {
-                id: instance.measure_id.clone(),
-                version: Some(instance.measure_version.clone()),
-            })
-            .map_err(|e| engine_failure(&e))?;
-        let Implementation::Wasm { sha256 } = &record.implementation;
+        let Implementation::Wasm { sha256 } = &record.implementation else {
+            return Err(Failure::Engine(format!(
+                "{} is not a component",
+                record.reference()
+            )));
+        };
         let prepared = match self.sandbox.prepared(sha256) {
             Some(p) => p,
             None => {
@@ -230,5 +433,29 @@ impl Engine {
 
     pub fn query(&self, query: &Query) -> Result<Vec<Measurement>, EngineError> {
         Ok(self.measurements.query(query)?)
+    }
+}
+
+/// The engine as the scheduler's runner: each run stores its measurement
+/// (an error measurement on failure) before it reports.
+pub struct EngineRunner(pub Arc<Engine>);
+
+impl crate::scheduler::Runner for EngineRunner {
+    fn run(
+        &self,
+        instance: String,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = crate::scheduler::RunOutcome> + Send>>
+    {
+        use crate::scheduler::RunOutcome;
+        let engine = self.0.clone();
+        Box::pin(async move {
+            match engine.run_all(&instance).await {
+                Ok(all) => match all.into_iter().find_map(|m| m.error) {
+                    None => RunOutcome::Ok,
+                    Some(e) => RunOutcome::Failed(e),
+                },
+                Err(e) => RunOutcome::Failed(e.to_string()),
+            }
+        })
     }
 }

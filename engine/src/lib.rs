@@ -6,12 +6,18 @@
 //! - [`store`]: storage backends (embedded SQLite).
 //! - [`measurement`]: the stored measurement record and queries.
 //! - [`engine`]: the façade wiring catalogue, sandbox and stores.
+//! - [`derived`]: SMM derived measures, one file per kind, time alignment.
+//! - [`scheduler`]: `smm serve`: cron fire times, no overlap, backoff, catch-up.
+//! - [`shutdown`]: SIGINT/SIGTERM as a future.
 //! - `src/bin/smm/`: the `smm` command line, a thin layer over [`Engine`].
 
+pub mod derived;
 pub mod engine;
 pub mod measurement;
 pub mod sandbox;
+pub mod scheduler;
+pub mod shutdown;
 pub mod store;
 
-pub use engine::{Engine, EngineError, Home};
+pub use engine::{Engine, EngineError, EngineRunner, Home};
 pub use measurement::{Measurement, Query};

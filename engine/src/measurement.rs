@@ -19,7 +19,8 @@ pub struct Measurement {
     pub measure: String,
     pub measure_id: String,
     pub measure_version: String,
-    /// When the engine took the measurement (end of the collection).
+    /// When the engine took the measurement (end of the collection), in
+    /// whole milliseconds.
     pub timestamp: DateTime<Utc>,
     /// When the measured thing was observed, if the plugin said.
     pub observed_at: Option<DateTime<Utc>>,
@@ -58,6 +59,12 @@ fn format_number(v: f64) -> String {
     } else {
         format!("{v:.4}").trim_end_matches('0').to_string()
     }
+}
+
+/// `t` truncated to whole milliseconds: the precision every store keeps, so
+/// that a measurement compares equal to itself once stored.
+pub fn to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
 }
 
 /// Which measurements a query returns, oldest first.

@@ -49,6 +49,7 @@ impl Probe {
                 schedule: None,
                 grants,
                 limits,
+                catch_up: Default::default(),
             })
             .unwrap();
     }
@@ -282,7 +283,9 @@ async fn compiled_components_are_cached_on_disk_and_a_bad_entry_is_recompiled() 
     let wasm = component("probe-plugin");
     let engine = Engine::open(&Home::new(home.path())).unwrap();
     let record = engine.register_file(&wasm).await.unwrap().record().clone();
-    let smm_catalogue::Implementation::Wasm { sha256 } = &record.implementation;
+    let smm_catalogue::Implementation::Wasm { sha256 } = &record.implementation else {
+        panic!("a component is registered as a component")
+    };
     let entries: Vec<_> = walk(&home.path().join("cache"));
     let entry = entries
         .iter()
@@ -303,6 +306,7 @@ async fn compiled_components_are_cached_on_disk_and_a_bad_entry_is_recompiled() 
             schedule: None,
             grants: vec![],
             limits: LimitOverrides::default(),
+            catch_up: Default::default(),
         })
         .unwrap();
     assert_eq!(engine.run("c").await.unwrap().value, Some(3.0));

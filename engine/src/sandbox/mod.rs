@@ -32,7 +32,7 @@ use smm_catalogue::{MeasureKind, RawMetadata, Scale};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError, PoolingAllocationConfig,
-    Store, Trap,
+    Store, Trap, UpdateDeadline,
 };
 
 pub use failure::Failure;
@@ -247,7 +247,17 @@ impl Sandbox {
         let host = Host::new(grants, limits.memory_bytes).map_err(Failure::Input)?;
         let mut store = Store::new(&self.engine, host);
         store.limiter(|h| &mut h.limiter);
-        store.set_epoch_deadline(ticker::ticks(limits.deadline));
+        // Every tick, yield to the executor (a busy plugin never holds a
+        // tokio worker for long) and trap once the deadline has passed.
+        let ends = std::time::Instant::now() + limits.deadline;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if std::time::Instant::now() >= ends {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
         Ok(store)
     }
 }

@@ -1,5 +1,6 @@
-//! The epoch ticker: advances the engine's epoch at a fixed period so that
-//! store deadlines (counted in ticks) interrupt running plugins.
+//! The epoch ticker: advances the engine's epoch at a fixed period. At each
+//! tick a running plugin's store checks its deadline and yields to the
+//! executor (see `Sandbox::store`).
 //!
 //! Invariant: the ticker holds only a weak reference to the engine and stops
 //! once the engine is dropped.
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use wasmtime::Engine;
 
-/// Period of one epoch tick; deadlines are rounded up to whole ticks.
+/// Period of one epoch tick: the granularity of deadlines and of yields.
 pub(crate) const TICK: Duration = Duration::from_millis(5);
 
 pub(crate) fn start(engine: &Engine) {
@@ -25,11 +26,4 @@ pub(crate) fn start(engine: &Engine) {
             }
         })
         .expect("spawning the epoch ticker thread");
-}
-
-/// Deadline in ticks: rounded up, plus one for the tick already in progress
-/// (so a plugin never gets less than its deadline).
-pub(crate) fn ticks(deadline: Duration) -> u64 {
-    let tick = TICK.as_nanos();
-    deadline.as_nanos().div_ceil(tick) as u64 + 1
 }

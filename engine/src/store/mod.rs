@@ -11,9 +11,21 @@ mod sqlite;
 
 pub use sqlite::SqliteStore;
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use smm_catalogue::StoreError;
 
 use crate::measurement::{Measurement, Query};
+use crate::scheduler::InstanceState;
+
+/// Which successful measurements feed a derived measure: those of one
+/// measure whose labels include all of `labels`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selector {
+    pub measure_id: String,
+    pub labels: BTreeMap<String, String>,
+}
 
 /// Persistence of measurements.
 pub trait MeasurementStore: Send + Sync {
@@ -21,4 +33,39 @@ pub trait MeasurementStore: Send + Sync {
     fn append(&self, measurement: &Measurement) -> Result<i64, StoreError>;
     /// Measurements matching `query`, oldest first.
     fn query(&self, query: &Query) -> Result<Vec<Measurement>, StoreError>;
+    /// The latest successful measurement matching `selector` at or before `at`.
+    fn latest(
+        &self,
+        selector: &Selector,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Measurement>, StoreError>;
+    /// `(seq, timestamp, labels, value)` of the successful numeric
+    /// measurements matching `selector` in the window `(after, until]`.
+    fn window(
+        &self,
+        selector: &Selector,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<WindowRow>, StoreError>;
+    /// Whether `instance` has a measurement stamped exactly `at`.
+    fn exists_at(&self, instance: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+}
+
+/// One measurement of a window, as much as an accumulator needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowRow {
+    pub seq: i64,
+    pub timestamp: DateTime<Utc>,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// Persistence of the scheduler's per-instance state, and a cheap way to
+/// learn that another process changed the catalogue.
+pub trait StateStore: Send + Sync {
+    fn state(&self, instance: &str) -> Result<Option<InstanceState>, StoreError>;
+    fn states(&self) -> Result<Vec<InstanceState>, StoreError>;
+    fn save_state(&self, state: &InstanceState) -> Result<(), StoreError>;
+    /// A number that changes whenever another connection commits a change.
+    fn change_marker(&self) -> Result<i64, StoreError>;
 }

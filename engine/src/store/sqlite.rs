@@ -13,8 +13,9 @@ use smm_catalogue::{
     CatalogueStore, Implementation, Instance, MeasureMetadata, MeasureRecord, StoreError,
 };
 
-use super::MeasurementStore;
+use super::{MeasurementStore, Selector, StateStore, WindowRow};
 use crate::measurement::{Measurement, Query};
+use crate::scheduler::InstanceState;
 
 const SCHEMA_VERSION: i64 = 1;
 
@@ -24,10 +25,11 @@ CREATE TABLE IF NOT EXISTS blobs (
     bytes  BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS measures (
-    id            TEXT NOT NULL,
-    version       TEXT NOT NULL,
-    metadata      TEXT NOT NULL,
-    sha256        TEXT NOT NULL REFERENCES blobs(sha256),
+    id             TEXT NOT NULL,
+    version        TEXT NOT NULL,
+    metadata       TEXT NOT NULL,
+    implementation TEXT NOT NULL,
+    sha256         TEXT REFERENCES blobs(sha256),
     registered_at INTEGER NOT NULL,
     PRIMARY KEY (id, version)
 );
@@ -50,8 +52,13 @@ CREATE TABLE IF NOT EXISTS measurements (
     error_kind      TEXT,
     duration_ms     REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS instance_state (
+    instance TEXT PRIMARY KEY,
+    state    TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS measurements_by_instance_time ON measurements (instance, ts);
 CREATE INDEX IF NOT EXISTS measurements_by_time ON measurements (ts);
+CREATE INDEX IF NOT EXISTS measurements_by_measure_time ON measurements (measure_id, ts);
 "#;
 
 /// The embedded SQLite store.
@@ -126,9 +133,7 @@ fn measure_record(row: &Row<'_>) -> rusqlite::Result<MeasureRecord> {
     let metadata: MeasureMetadata = json_col(row, 0)?;
     Ok(MeasureRecord {
         metadata,
-        implementation: Implementation::Wasm {
-            sha256: row.get(1)?,
-        },
+        implementation: json_col(row, 1)?,
         registered_at: from_ms(row.get(2)?)?,
     })
 }
@@ -136,8 +141,9 @@ fn measure_record(row: &Row<'_>) -> rusqlite::Result<MeasureRecord> {
 impl CatalogueStore for SqliteStore {
     fn measure_versions(&self, id: &str) -> Result<Vec<MeasureRecord>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached("SELECT metadata, sha256, registered_at FROM measures WHERE id = ?1")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT metadata, implementation, registered_at FROM measures WHERE id = ?1",
+        )?;
         let rows = stmt.query_map([id], measure_record)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -145,26 +151,32 @@ impl CatalogueStore for SqliteStore {
     fn list_measures(&self) -> Result<Vec<MeasureRecord>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT metadata, sha256, registered_at FROM measures ORDER BY id, registered_at",
+            "SELECT metadata, implementation, registered_at FROM measures ORDER BY id, registered_at",
         )?;
         let rows = stmt.query_map([], measure_record)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn insert_measure(&self, record: &MeasureRecord, wasm: &[u8]) -> Result<bool, StoreError> {
-        let Implementation::Wasm { sha256 } = &record.implementation;
+        let sha256 = match &record.implementation {
+            Implementation::Wasm { sha256 } => Some(sha256),
+            Implementation::Derived { .. } => None,
+        };
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute(
-            "INSERT OR IGNORE INTO blobs (sha256, bytes) VALUES (?1, ?2)",
-            params![sha256, wasm],
-        )?;
+        if let Some(sha256) = sha256 {
+            tx.execute(
+                "INSERT OR IGNORE INTO blobs (sha256, bytes) VALUES (?1, ?2)",
+                params![sha256, wasm],
+            )?;
+        }
         let inserted = tx.execute(
-            "INSERT OR IGNORE INTO measures (id, version, metadata, sha256, registered_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR IGNORE INTO measures (id, version, metadata, implementation, sha256, registered_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 record.metadata.id,
                 record.metadata.version.to_string(),
                 serde_json::to_string(&record.metadata).map_err(err)?,
+                serde_json::to_string(&record.implementation).map_err(err)?,
                 sha256,
                 ms(record.registered_at),
             ],
@@ -200,6 +212,24 @@ impl CatalogueStore for SqliteStore {
                 |r| json_col(r, 0),
             )
             .optional()?)
+    }
+
+    fn update_instance(&self, instance: &Instance) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        let n = conn.execute(
+            "UPDATE instances SET instance = ?2 WHERE name = ?1",
+            params![instance.name, serde_json::to_string(instance).map_err(err)?],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn delete_instance(&self, name: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let n = tx.execute("DELETE FROM instances WHERE name = ?1", [name])?;
+        tx.execute("DELETE FROM instance_state WHERE instance = ?1", [name])?;
+        tx.commit()?;
+        Ok(n == 1)
     }
 
     fn list_instances(&self) -> Result<Vec<Instance>, StoreError> {
@@ -279,5 +309,115 @@ impl MeasurementStore for SqliteStore {
         let limit = q.limit.map_or(-1, |l| l.min(i64::MAX as usize) as i64);
         let rows = stmt.query_map(params![q.instance, q.since.map(ms), limit], measurement_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn latest(&self, sel: &Selector, at: DateTime<Utc>) -> Result<Option<Measurement>, StoreError> {
+        let (filter, mut args) = label_filter(sel, 3);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM measurements
+             WHERE measure_id = ?1 AND ts <= ?2 AND error IS NULL{filter}
+             ORDER BY ts DESC, seq DESC LIMIT 1"
+        );
+        args.insert(0, sel.measure_id.clone().into());
+        args.insert(1, ms(at).into());
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&sql)?;
+        Ok(stmt
+            .query_row(rusqlite::params_from_iter(args), measurement_row)
+            .optional()?)
+    }
+
+    fn window(
+        &self,
+        sel: &Selector,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<WindowRow>, StoreError> {
+        let (filter, mut args) = label_filter(sel, 4);
+        let sql = format!(
+            "SELECT seq, ts, labels, value FROM measurements
+             WHERE measure_id = ?1 AND ts > ?2 AND ts <= ?3 AND error IS NULL AND value IS NOT NULL{filter}
+             ORDER BY ts, seq"
+        );
+        args.insert(0, sel.measure_id.clone().into());
+        args.insert(1, ms(after).into());
+        args.insert(2, ms(until).into());
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+            Ok(WindowRow {
+                seq: r.get(0)?,
+                timestamp: from_ms(r.get(1)?)?,
+                labels: json_col(r, 2)?,
+                value: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn exists_at(&self, instance: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        Ok(conn
+            .prepare_cached("SELECT 1 FROM measurements WHERE instance = ?1 AND ts = ?2 LIMIT 1")?
+            .exists(params![instance, ms(at)])?)
+    }
+}
+
+const COLUMNS: &str = "seq, instance, measure_id, measure_version, ts, observed_at, value, text, details, labels, error, error_kind, duration_ms";
+
+/// ` AND json_extract(labels, '$."k"') = ?n ...` for each selector label,
+/// numbered from `first`.
+fn label_filter(sel: &Selector, first: usize) -> (String, Vec<rusqlite::types::Value>) {
+    let mut sql = String::new();
+    let mut args = Vec::new();
+    for (i, (k, v)) in sel.labels.iter().enumerate() {
+        let key = k.replace('"', "");
+        sql.push_str(&format!(
+            " AND json_extract(labels, '$.\"{key}\"') = ?{}",
+            i + first
+        ));
+        args.push(v.clone().into());
+    }
+    (sql, args)
+}
+
+impl StateStore for SqliteStore {
+    fn state(&self, instance: &str) -> Result<Option<InstanceState>, StoreError> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                "SELECT state FROM instance_state WHERE instance = ?1",
+                [instance],
+                |r| json_col(r, 0),
+            )
+            .optional()?)
+    }
+
+    fn states(&self) -> Result<Vec<InstanceState>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT state FROM instance_state")?;
+        let rows = stmt.query_map([], |r| json_col(r, 0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn save_state(&self, state: &InstanceState) -> Result<(), StoreError> {
+        let conn = self.conn();
+        // Only for instances that still exist: a deleted instance's last run
+        // must not resurrect its state.
+        conn.prepare_cached(
+            "INSERT INTO instance_state (instance, state)
+             SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM instances WHERE name = ?1)
+             ON CONFLICT (instance) DO UPDATE SET state = excluded.state",
+        )?
+        .execute(params![
+            state.instance,
+            serde_json::to_string(state).map_err(err)?
+        ])?;
+        Ok(())
+    }
+
+    fn change_marker(&self) -> Result<i64, StoreError> {
+        let conn = self.conn();
+        Ok(conn.pragma_query_value(None, "data_version", |r| r.get(0))?)
     }
 }

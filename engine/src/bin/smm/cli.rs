@@ -3,13 +3,16 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use smm_catalogue::{InstanceSpec, LimitOverrides, MeasureRef, Registration};
-use smm_engine::{Engine, Home, Query};
+use smm_engine::scheduler::{Clock, Scheduler, SchedulerConfig};
+use smm_engine::store::StateStore;
+use smm_engine::{Engine, EngineRunner, Home, Query};
 
 use crate::output;
 
@@ -46,6 +49,36 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run every scheduled instance on its cron schedule until SIGINT/SIGTERM.
+    ///
+    /// Failures are stored as error measurements and back off; runs of one
+    /// instance never overlap; instances created, paused, resumed or deleted
+    /// meanwhile (from another `smm`) take effect within a second. On a
+    /// signal: no new runs, runs in flight get `--grace` to finish, exit 0.
+    Serve {
+        /// Runs at once (default: number of cores).
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// How long shutdown waits for runs in flight.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        grace: Duration,
+        /// Log lines as human text or JSON objects.
+        #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+        log_format: LogFormat,
+    },
+    /// Recompute a derived instance over history (idempotent: instants
+    /// already computed are skipped).
+    Derive {
+        /// Instance of a derived measure.
+        instance: String,
+        /// From this long ago (`30d`) or this RFC 3339 time.
+        #[arg(long)]
+        since: String,
+        /// Compute every `step` (e.g. `1d`) instead of at each input
+        /// measurement's timestamp.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        step: Option<Duration>,
+    },
     /// Print stored measurements of an instance, oldest first.
     Query {
         /// Instance name.
@@ -64,9 +97,10 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum MeasureCmd {
-    /// Register WebAssembly components (.wasm) implementing the measure world.
+    /// Register measures: WebAssembly components (.wasm) implementing the
+    /// measure world, or derived-measure definitions (.toml).
     Register {
-        /// Component files.
+        /// Component or definition files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -79,12 +113,24 @@ enum MeasureCmd {
     },
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 enum InstanceCmd {
     /// Bind a measure to a measured system.
     Create(CreateArgs),
-    /// List instances.
+    /// List instances with their scheduling state.
     List,
+    /// Stop scheduling an instance (it keeps its configuration).
+    Pause { name: String },
+    /// Schedule a paused instance again.
+    Resume { name: String },
+    /// Delete an instance; its measurements stay.
+    Delete { name: String },
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +161,20 @@ struct CreateArgs {
     /// Limit on the returned text and details in KiB (default 1024).
     #[arg(long)]
     output_kib: Option<u64>,
+    /// After downtime: `run-once` (default) catches up with one run at
+    /// start-up, `skip` waits for the next fire time.
+    #[arg(long, default_value = "run-once")]
+    catch_up: smm_catalogue::CatchUp,
+}
+
+impl Cli {
+    /// Default log level and format for this command.
+    pub fn log_settings(&self) -> (&'static str, LogFormat) {
+        match self.command {
+            Command::Serve { log_format, .. } => ("info", log_format),
+            _ => ("error", LogFormat::Human),
+        }
+    }
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -198,6 +258,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     memory_bytes: args.memory_mib.map(|m| m << 20),
                     output_bytes: args.output_kib.map(|k| k << 10),
                 },
+                catch_up: args.catch_up,
             };
             let instance = engine.create_instance(spec)?;
             println!(
@@ -207,18 +268,82 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             );
         }
         Command::Instance(InstanceCmd::List) => {
-            output::instances(&engine.instances()?);
+            let states = engine.store().states().map_err(|e| anyhow::anyhow!(e))?;
+            output::instances(&engine.instances()?, &states);
+        }
+        Command::Instance(InstanceCmd::Pause { name }) => {
+            engine.catalogue().set_paused(&name, true)?;
+            println!("paused instance {name}");
+        }
+        Command::Instance(InstanceCmd::Resume { name }) => {
+            engine.catalogue().set_paused(&name, false)?;
+            println!("resumed instance {name}");
+        }
+        Command::Instance(InstanceCmd::Delete { name }) => {
+            engine.catalogue().delete_instance(&name)?;
+            println!("deleted instance {name} (its measurements stay)");
+        }
+        Command::Serve {
+            concurrency, grace, ..
+        } => {
+            let engine = Arc::new(engine);
+            let mut config = SchedulerConfig {
+                grace,
+                ..SchedulerConfig::default()
+            };
+            if let Some(c) = concurrency {
+                config.concurrency = c;
+            }
+            let scheduler = Scheduler::new(
+                engine.store().clone(),
+                Arc::new(EngineRunner(engine.clone())),
+                config,
+                Clock::System,
+            );
+            let summary = scheduler
+                .serve(smm_engine::shutdown::signal())
+                .await
+                .map_err(|e| anyhow::anyhow!(e).context("scheduler"))?;
+            tracing::info!(
+                runs = summary.runs,
+                failures = summary.failures,
+                skips = summary.skips,
+                abandoned = summary.abandoned,
+                "stopped"
+            );
         }
         Command::Run { instance, json } => {
-            let m = engine.run(&instance).await?;
+            let all = engine.run_all(&instance).await?;
             if json {
-                println!("{}", serde_json::to_string(&m)?);
+                for m in &all {
+                    println!("{}", serde_json::to_string(m)?);
+                }
             } else {
-                output::measurements(std::slice::from_ref(&m));
+                output::measurements(&all);
             }
-            if let Some(error) = &m.error {
+            if let Some(error) = all.iter().find_map(|m| m.error.as_ref()) {
                 bail!("instance {instance}: the measurement failed: {error}");
             }
+        }
+        Command::Derive {
+            instance,
+            since,
+            step,
+        } => {
+            let since = parse_since(&since)?;
+            let instants = engine.backfill_instants(&instance, since, step)?;
+            let bar = indicatif::ProgressBar::new(instants.len() as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} instants ({eta})")
+                    .expect("a valid template"),
+            );
+            let stored = engine.backfill(&instance, &instants, || bar.inc(1))?;
+            bar.finish_and_clear();
+            println!(
+                "{instance}: {} instants since {}, {stored} new measurements (instants already computed are skipped)",
+                instants.len(),
+                since.to_rfc3339(),
+            );
         }
         Command::Query {
             instance,

@@ -2,6 +2,7 @@
 
 use smm_catalogue::{Instance, MeasureRecord};
 use smm_engine::Measurement;
+use smm_engine::scheduler::InstanceState;
 
 pub fn measures(records: &[MeasureRecord]) {
     if records.is_empty() {
@@ -27,7 +28,13 @@ pub fn measures(records: &[MeasureRecord]) {
 
 pub fn measure(r: &MeasureRecord) {
     let m = &r.metadata;
-    let smm_catalogue::Implementation::Wasm { sha256 } = &r.implementation;
+    let implementation = match &r.implementation {
+        smm_catalogue::Implementation::Wasm { sha256 } => format!("component sha256:{sha256}"),
+        smm_catalogue::Implementation::Derived { definition } => format!(
+            "derived: {}",
+            serde_json::to_string(definition).unwrap_or_default()
+        ),
+    };
     println!("measure:     {}", r.reference());
     println!("name:        {}", m.name);
     println!("description: {}", m.description);
@@ -35,7 +42,7 @@ pub fn measure(r: &MeasureRecord) {
     println!("scale:       {}", m.scale.as_str());
     println!("unit:        {}", m.unit);
     println!("output:      {}", m.output);
-    println!("component:   sha256:{sha256}");
+    println!("computed by: {implementation}");
     println!("registered:  {}", r.registered_at.to_rfc3339());
     println!("config schema:");
     println!(
@@ -44,22 +51,45 @@ pub fn measure(r: &MeasureRecord) {
     );
 }
 
-pub fn instances(list: &[Instance]) {
+pub fn instances(list: &[Instance], states: &[InstanceState]) {
     if list.is_empty() {
         println!("no instance (smm instance create <name> --measure <id> --config <json>)");
         return;
     }
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or("-".to_string(), |t| {
+            t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+        })
+    };
     println!(
-        "{:<24} {:<28} {:<18} LABELS",
-        "INSTANCE", "MEASURE", "SCHEDULE"
+        "{:<24} {:<24} {:<16} {:<7} {:<20} {:<6} {:<4} {:<20} LABELS",
+        "INSTANCE", "MEASURE", "SCHEDULE", "STATE", "LAST RUN", "STATUS", "FAIL", "NEXT FIRE"
     );
     for i in list {
         let labels: Vec<String> = i.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let state = states.iter().find(|s| s.instance == i.name);
+        let active = match (&i.schedule, i.paused) {
+            (None, _) => "manual",
+            (Some(_), true) => "paused",
+            (Some(_), false) => "active",
+        };
+        let next = if i.paused {
+            "-".to_string()
+        } else {
+            time(state.and_then(|s| s.next_fire))
+        };
         println!(
-            "{:<24} {:<28} {:<18} {}",
+            "{:<24} {:<24} {:<16} {:<7} {:<20} {:<6} {:<4} {:<20} {}",
             i.name,
             i.measure_ref(),
             i.schedule.as_deref().unwrap_or("-"),
+            active,
+            time(state.and_then(|s| s.last_run)),
+            state
+                .and_then(|s| s.last_status)
+                .map_or("-", |s| s.as_str()),
+            state.map_or(0, |s| s.consecutive_failures),
+            next,
             labels.join(",")
         );
     }

@@ -1,0 +1,245 @@
+//! Derived measures: computed from stored measurements, one file per SMM
+//! kind (`collective`, `binary`, `ratio`, `rescaled`, `counting`, `grade`,
+//! `ranking`); this module aligns the inputs in time and records provenance.
+//!
+//! Time alignment (Architecture Invariant): a derived value at time `t`
+//! uses, per input, the latest successful measurement at or before `t`
+//! (point-in-time kinds) or every successful measurement in the window
+//! `(t − window, t]` (collective, counting). Inputs select measurements by
+//! measure id, the input's labels, and the derived instance's labels.
+//! A missing input, an input older than `max_age`, a zero denominator or a
+//! value outside every interval gives an error measurement naming the
+//! cause — never NaN, infinity or a silently wrong number.
+
+pub mod binary;
+pub mod collective;
+pub mod counting;
+pub mod grade;
+pub mod ranking;
+pub mod ratio;
+pub mod rescaled;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use smm_catalogue::derived::{DerivedDefinition, DerivedKind, InputRef, parse_window};
+use smm_catalogue::{Instance, StoreError};
+
+use crate::store::{MeasurementStore, Selector};
+
+/// One computed value (or the reason there is none), with its provenance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Derived {
+    pub value: Option<f64>,
+    pub text: Option<String>,
+    /// Extra labels (the group of a grouped collective).
+    pub group: BTreeMap<String, String>,
+    /// `{"inputs": [...]}` and kind-specific facts.
+    pub details: Value,
+    pub error: Option<(&'static str, String)>,
+}
+
+impl Derived {
+    fn ok(value: f64, details: Value) -> Self {
+        Derived {
+            value: Some(value),
+            text: None,
+            group: BTreeMap::new(),
+            details,
+            error: None,
+        }
+    }
+    fn failed(kind: &'static str, reason: String, details: Value) -> Self {
+        Derived {
+            value: None,
+            text: None,
+            group: BTreeMap::new(),
+            details,
+            error: Some((kind, reason)),
+        }
+    }
+}
+
+fn selector(input: &InputRef, instance: &Instance) -> Selector {
+    let mut labels = instance.labels.clone();
+    labels.extend(input.labels.clone());
+    Selector {
+        measure_id: input.measure.clone(),
+        labels,
+    }
+}
+
+/// Evaluate `definition` for `instance` at time `at`. `Err` only when the
+/// store fails; every other problem is a [`Derived`] with an error.
+pub fn evaluate(
+    definition: &DerivedDefinition,
+    instance: &Instance,
+    at: DateTime<Utc>,
+    store: &dyn MeasurementStore,
+) -> Result<Vec<Derived>, StoreError> {
+    match &definition.kind {
+        DerivedKind::Collective {
+            input,
+            accumulator,
+            window,
+            percentile,
+            group_by,
+        } => {
+            let window = parse_window("window", window).map_err(StoreError::from)?;
+            let after = at - chrono::Duration::from_std(window).unwrap_or_default();
+            let rows = store.window(&selector(input, instance), after, at)?;
+            let mut groups: BTreeMap<BTreeMap<String, String>, Vec<&crate::store::WindowRow>> =
+                BTreeMap::new();
+            for row in &rows {
+                let key = group_by
+                    .iter()
+                    .map(|k| (k.clone(), row.labels.get(k).cloned().unwrap_or_default()))
+                    .collect();
+                groups.entry(key).or_default().push(row);
+            }
+            if groups.is_empty() {
+                groups.insert(
+                    group_by
+                        .iter()
+                        .map(|k| (k.clone(), String::new()))
+                        .collect(),
+                    Vec::new(),
+                );
+            }
+            let mut out = Vec::new();
+            for (group, rows) in groups {
+                let mut values: Vec<f64> = rows.iter().map(|r| r.value).collect();
+                let provenance = json!({
+                    "window": {"after": after, "until": at},
+                    "count": rows.len(),
+                    "inputs": if rows.len() <= 1000 {
+                        Value::from(rows.iter().map(|r| json!({"seq": r.seq, "timestamp": r.timestamp})).collect::<Vec<_>>())
+                    } else {
+                        json!({"first_seq": rows.first().map(|r| r.seq), "last_seq": rows.last().map(|r| r.seq)})
+                    },
+                });
+                let mut d = match collective::accumulate(*accumulator, &mut values, *percentile) {
+                    Ok(v) => Derived::ok(v, provenance),
+                    Err(e) => Derived::failed(
+                        "empty-window",
+                        format!("input `input` ({}): {e}", input.measure),
+                        provenance,
+                    ),
+                };
+                d.group = group.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+                out.push(d);
+            }
+            Ok(out)
+        }
+        DerivedKind::Counting {
+            input,
+            window,
+            predicate,
+        } => {
+            let window = parse_window("window", window).map_err(StoreError::from)?;
+            let after = at - chrono::Duration::from_std(window).unwrap_or_default();
+            let rows = store.window(&selector(input, instance), after, at)?;
+            let values: Vec<f64> = rows.iter().map(|r| r.value).collect();
+            let details = json!({
+                "window": {"after": after, "until": at},
+                "considered": rows.len(),
+                "inputs": rows.iter().filter(|r| predicate.contains(r.value)).map(|r| json!({"seq": r.seq, "timestamp": r.timestamp})).collect::<Vec<_>>(),
+            });
+            Ok(vec![Derived::ok(
+                counting::count(&values, predicate),
+                details,
+            )])
+        }
+        _ => Ok(vec![point_in_time(definition, instance, at, store)?]),
+    }
+}
+
+/// Kinds that combine the latest value of each input at `at`.
+fn point_in_time(
+    definition: &DerivedDefinition,
+    instance: &Instance,
+    at: DateTime<Utc>,
+    store: &dyn MeasurementStore,
+) -> Result<Derived, StoreError> {
+    let max_age = definition.max_age();
+    let mut values = Vec::new();
+    let mut provenance = Vec::new();
+    for (name, input) in definition.inputs() {
+        let Some(m) = store.latest(&selector(input, instance), at)? else {
+            let details = json!({"inputs": provenance});
+            return Ok(Derived::failed(
+                "missing-input",
+                format!(
+                    "input `{name}`: no measurement of {} at or before {}",
+                    input.measure,
+                    at.to_rfc3339()
+                ),
+                details,
+            ));
+        };
+        provenance.push(json!({
+            "input": name, "instance": m.instance, "measure": m.measure,
+            "seq": m.seq, "timestamp": m.timestamp, "value": m.value,
+        }));
+        if let Some(max_age) = max_age {
+            let age = (at - m.timestamp).to_std().unwrap_or_default();
+            if age > max_age {
+                return Ok(Derived::failed(
+                    "stale-input",
+                    format!(
+                        "input `{name}` ({} from instance {}) is stale: its latest measurement, at {}, is older than max_age {}",
+                        input.measure,
+                        m.instance,
+                        m.timestamp.to_rfc3339(),
+                        humantime::format_duration(max_age)
+                    ),
+                    json!({"inputs": provenance}),
+                ));
+            }
+        }
+        let Some(v) = m.value else {
+            return Ok(Derived::failed(
+                "missing-input",
+                format!("input `{name}` ({}) has no numeric value", input.measure),
+                json!({"inputs": provenance}),
+            ));
+        };
+        values.push(v);
+    }
+    let details = json!({"inputs": provenance});
+    let computed: Result<Derived, String> =
+        match &definition.kind {
+            DerivedKind::Binary { operator, .. } => binary::apply(*operator, values[0], values[1])
+                .map(|v| Derived::ok(v, details.clone())),
+            DerivedKind::Ratio { percent, .. } => ratio::ratio(values[0], values[1], *percent)
+                .map(|v| Derived::ok(v, details.clone())),
+            DerivedKind::Rescaled {
+                offset, multiplier, ..
+            } => rescaled::rescale(values[0], *offset, *multiplier)
+                .map(|v| Derived::ok(v, details.clone())),
+            DerivedKind::Grade { intervals, .. } => {
+                grade::grade(values[0], intervals).map(|symbol| Derived {
+                    value: None,
+                    text: Some(symbol),
+                    group: BTreeMap::new(),
+                    details: details.clone(),
+                    error: None,
+                })
+            }
+            DerivedKind::Ranking { intervals, .. } => {
+                ranking::rank(values[0], intervals).map(|v| Derived::ok(v, details.clone()))
+            }
+            DerivedKind::Collective { .. } | DerivedKind::Counting { .. } => {
+                unreachable!("window kinds")
+            }
+        };
+    Ok(computed.unwrap_or_else(|e| {
+        let kind = if e.contains("division by zero") {
+            "division-by-zero"
+        } else {
+            "no-result"
+        };
+        Derived::failed(kind, e, details)
+    }))
+}

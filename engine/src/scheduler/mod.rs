@@ -1,0 +1,354 @@
+//! The scheduler behind `smm serve`: runs every scheduled instance on its
+//! cron fire times until shut down.
+//!
+//! Invariants:
+//! - One timer for all instances: a heap of fire times and one sleep until
+//!   the earliest. An idle scheduler wakes only for a fire time or for the
+//!   cheap catalogue-change check (`reload_every`), never per instance.
+//! - Runs of one instance never overlap: a fire time that finds the
+//!   previous run still going is skipped and counted (`skipped_runs`).
+//! - At most `concurrency` runs at once (a semaphore).
+//! - A failure never unschedules an instance: it is stored as an error
+//!   measurement by the runner, and the next fire time is pushed back by a
+//!   bounded, jittered backoff until a success restores the cadence.
+//! - Every fire time, outcome and plan is persisted ([`InstanceState`]), so a
+//!   restart knows what was missed ([`smm_catalogue::CatchUp`]).
+//! - Shutdown stops firing at once and waits up to `grace` for runs in
+//!   flight; each run stores its own measurement before it completes.
+
+mod clock;
+mod state;
+mod timing;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use smm_catalogue::{CatalogueStore, CatchUp, Instance, StoreError};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+pub use clock::Clock;
+pub use state::{InstanceState, Status};
+pub use timing::{Backoff, Schedule};
+
+use crate::store::StateStore;
+
+/// What one run of an instance came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunOutcome {
+    Ok,
+    Failed(String),
+}
+
+/// Runs one instance and stores its measurement. The engine is the real
+/// runner; tests may script one.
+pub trait Runner: Send + Sync + 'static {
+    fn run(&self, instance: String) -> Pin<Box<dyn Future<Output = RunOutcome> + Send>>;
+}
+
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Runs at once (default: the number of cores).
+    pub concurrency: usize,
+    /// How long shutdown waits for runs in flight.
+    pub grace: Duration,
+    /// How often to check whether another process changed the catalogue.
+    pub reload_every: Duration,
+    pub backoff: Backoff,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            grace: Duration::from_secs(30),
+            reload_every: Duration::from_secs(1),
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+/// What a finished `serve` did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub runs: u64,
+    pub failures: u64,
+    pub skips: u64,
+    /// Runs still going when the grace period ended (abandoned).
+    pub abandoned: u64,
+}
+
+/// One scheduled instance.
+struct Slot {
+    instance: Instance,
+    schedule: Schedule,
+    /// Bumped whenever the plan changes; heap entries of older generations
+    /// are stale.
+    generation: u64,
+    running: bool,
+    state: InstanceState,
+}
+
+struct Done {
+    instance: String,
+    outcome: RunOutcome,
+}
+
+pub struct Scheduler<S> {
+    store: Arc<S>,
+    runner: Arc<dyn Runner>,
+    config: SchedulerConfig,
+    clock: Clock,
+    slots: HashMap<String, Slot>,
+    heap: BinaryHeap<Reverse<(DateTime<Utc>, u64, String)>>,
+    generation: u64,
+    marker: i64,
+    summary: Summary,
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+impl<S> Scheduler<S>
+where
+    S: CatalogueStore + StateStore + Send + Sync + 'static,
+{
+    pub fn new(
+        store: Arc<S>,
+        runner: Arc<dyn Runner>,
+        config: SchedulerConfig,
+        clock: Clock,
+    ) -> Self {
+        Scheduler {
+            store,
+            runner,
+            config,
+            clock,
+            slots: HashMap::new(),
+            heap: BinaryHeap::new(),
+            generation: 0,
+            marker: 0,
+            summary: Summary::default(),
+        }
+    }
+
+    /// Run until `shutdown` completes, then drain in-flight runs.
+    pub async fn serve(mut self, shutdown: impl Future<Output = ()>) -> Result<Summary> {
+        self.marker = self.store.change_marker()?;
+        self.load(true)?;
+        tracing::info!(instances = self.slots.len(), "scheduler started");
+        let semaphore = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        let mut running = JoinSet::new();
+        let mut reload = tokio::time::interval(self.config.reload_every);
+        reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            let wake = self.heap.peek().map(|Reverse((t, _, _))| *t);
+            let clock = self.clock;
+            let sleep = clock.sleep_until(wake);
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                Some(done) = done_rx.recv() => self.finished(done)?,
+                () = sleep => {
+                    for name in self.due() {
+                        let runner = self.runner.clone();
+                        let semaphore = semaphore.clone();
+                        let done_tx = done_tx.clone();
+                        running.spawn(async move {
+                            let _permit = semaphore.acquire_owned().await;
+                            let outcome = runner.run(name.clone()).await;
+                            let _ = done_tx.send(Done { instance: name, outcome });
+                        });
+                    }
+                }
+                _ = reload.tick() => self.reload_if_changed()?,
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+            }
+        }
+        tracing::info!(in_flight = running.len(), "shutting down: no new runs");
+        let drained = tokio::time::timeout(self.config.grace, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+        while let Ok(done) = done_rx.try_recv() {
+            self.finished(done)?;
+        }
+        if drained.is_err() {
+            self.summary.abandoned = running.len() as u64;
+            tracing::warn!(
+                abandoned = running.len(),
+                "grace period over: abandoning runs in flight"
+            );
+            running.abort_all();
+        }
+        Ok(self.summary)
+    }
+
+    /// Load every instance; at start-up, apply catch-up to missed fire times.
+    fn load(&mut self, startup: bool) -> Result<()> {
+        let now = self.clock.now();
+        let states: HashMap<String, InstanceState> = self
+            .store
+            .states()?
+            .into_iter()
+            .map(|s| (s.instance.clone(), s))
+            .collect();
+        let instances = self.store.list_instances()?;
+        let names: std::collections::HashSet<&str> =
+            instances.iter().map(|i| i.name.as_str()).collect();
+        self.slots.retain(|name, _| names.contains(name.as_str()));
+        for instance in instances {
+            let unchanged = self
+                .slots
+                .get(&instance.name)
+                .is_some_and(|s| s.instance == instance);
+            if unchanged {
+                continue;
+            }
+            let Some(expr) = instance.schedule.clone() else {
+                self.slots.remove(&instance.name);
+                continue;
+            };
+            let schedule = match Schedule::parse(&expr) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(instance = %instance.name, "not scheduled: {e}");
+                    continue;
+                }
+            };
+            let previous = self.slots.remove(&instance.name);
+            let running = previous.as_ref().is_some_and(|p| p.running);
+            let state = previous
+                .map(|p| p.state)
+                .or_else(|| states.get(&instance.name).cloned())
+                .unwrap_or_else(|| InstanceState::new(&instance.name));
+            let plan = if instance.paused {
+                None
+            } else {
+                match (startup, state.next_fire) {
+                    (true, Some(missed)) if missed <= now => match instance.catch_up {
+                        CatchUp::RunOnce => Some(now),
+                        CatchUp::Skip => schedule.after(now),
+                    },
+                    (true, Some(planned)) => Some(planned),
+                    _ => schedule.after(now),
+                }
+            };
+            let name = instance.name.clone();
+            self.slots.insert(
+                name.clone(),
+                Slot {
+                    instance,
+                    schedule,
+                    generation: 0,
+                    running,
+                    state,
+                },
+            );
+            self.plan(&name, plan)?;
+        }
+        Ok(())
+    }
+
+    fn reload_if_changed(&mut self) -> Result<()> {
+        let marker = self.store.change_marker()?;
+        if marker != self.marker {
+            self.marker = marker;
+            self.load(false)?;
+            tracing::debug!(instances = self.slots.len(), "catalogue changed: reloaded");
+        }
+        Ok(())
+    }
+
+    /// Set (or clear) an instance's next fire time, persist it, and push it.
+    fn plan(&mut self, name: &str, at: Option<DateTime<Utc>>) -> Result<()> {
+        self.generation += 1;
+        let generation = self.generation;
+        let Some(slot) = self.slots.get_mut(name) else {
+            return Ok(());
+        };
+        slot.generation = generation;
+        slot.state.next_fire = at;
+        self.store.save_state(&slot.state)?;
+        if let Some(at) = at {
+            self.heap.push(Reverse((at, generation, name.to_string())));
+        }
+        Ok(())
+    }
+
+    /// Pop the fire times that are due; return the instances to run now.
+    fn due(&mut self) -> Vec<String> {
+        let now = self.clock.now();
+        let mut to_run = Vec::new();
+        while let Some(Reverse((at, generation, _))) = self.heap.peek() {
+            if *at > now {
+                break;
+            }
+            let generation = *generation;
+            let Reverse((_, _, name)) = self.heap.pop().expect("peeked");
+            let Some(slot) = self.slots.get_mut(&name) else {
+                continue;
+            };
+            if slot.generation != generation {
+                continue; // replanned since
+            }
+            if slot.running {
+                slot.state.skipped_runs += 1;
+                self.summary.skips += 1;
+                tracing::warn!(instance = %name, "previous run still going: fire time skipped");
+            } else {
+                slot.running = true;
+                to_run.push(name.clone());
+            }
+            let next = slot.schedule.after(now);
+            if let Err(e) = self.plan(&name, next) {
+                tracing::error!(instance = %name, "cannot persist the schedule: {e}");
+            }
+        }
+        to_run
+    }
+
+    /// A run finished: record it, and back off after a failure.
+    fn finished(&mut self, done: Done) -> Result<()> {
+        let now = self.clock.now();
+        self.summary.runs += 1;
+        let Some(slot) = self.slots.get_mut(&done.instance) else {
+            return Ok(()); // deleted meanwhile
+        };
+        slot.running = false;
+        slot.state.last_run = Some(now);
+        match &done.outcome {
+            RunOutcome::Ok => {
+                slot.state.last_status = Some(Status::Ok);
+                slot.state.consecutive_failures = 0;
+                self.store.save_state(&slot.state)?;
+            }
+            RunOutcome::Failed(reason) => {
+                self.summary.failures += 1;
+                slot.state.last_status = Some(Status::Error);
+                slot.state.consecutive_failures += 1;
+                let failures = slot.state.consecutive_failures;
+                let delay = self.config.backoff.delay(&done.instance, failures);
+                let earliest = now + chrono::Duration::from_std(delay).unwrap_or_default();
+                let planned = slot.state.next_fire;
+                let backed_off = slot.schedule.at_or_after(earliest);
+                tracing::warn!(instance = %done.instance, failures, "run failed: {reason}");
+                if slot.instance.paused {
+                    self.store.save_state(&slot.state)?;
+                } else if planned.is_none_or(|p| backed_off.is_some_and(|b| b > p)) {
+                    let name = done.instance.clone();
+                    self.plan(&name, backed_off)?;
+                } else {
+                    self.store.save_state(&slot.state)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

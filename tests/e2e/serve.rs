@@ -1,0 +1,113 @@
+//! `smm serve` end to end: real components, scheduled every second, run by
+//! the real binary until SIGTERM; then `smm query` shows what they stored.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use smm_tests::{Smm, component, workspace};
+
+#[test]
+fn serve_collects_scheduled_instances_until_sigterm() {
+    let smm = Smm::new(env!("CARGO_BIN_EXE_smm"));
+    let sarif = component("sarif-findings");
+    let junit = component("junit-tests");
+    smm.ok(&[
+        "measure",
+        "register",
+        sarif.to_str().unwrap(),
+        junit.to_str().unwrap(),
+    ]);
+    let samples = workspace().join("measures/samples");
+    let s = samples.to_str().unwrap();
+    for (name, measure, file) in [
+        ("sast", "sarif-findings", "flawfinder.sarif"),
+        ("tests", "junit-tests", "pytest-junit.xml"),
+    ] {
+        smm.ok(&[
+            "instance",
+            "create",
+            name,
+            "--measure",
+            measure,
+            "--config",
+            &format!(r#"{{"path":"{s}/{file}"}}"#),
+            "--grant-dir",
+            s,
+            "--schedule",
+            "* * * * * *",
+        ]);
+    }
+    let serve = Command::new(env!("CARGO_BIN_EXE_smm"))
+        .args(["serve", "--log-format", "json"])
+        .env("SMM_HOME", smm.home.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let count = |name: &str| -> usize {
+        let out = smm.ok(&["query", name, "--json"]);
+        serde_json::from_str::<Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let started = Instant::now();
+    while count("sast") < 2 || count("tests") < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "serve stored too little in 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Pausing from another process takes effect without a restart.
+    smm.ok(&["instance", "pause", "tests"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let paused_at = count("tests");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(count("tests"), paused_at, "a paused instance is not run");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = serve.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "serve exits 0 on SIGTERM: {}\n{logs}",
+        out.status
+    );
+    let first = logs.lines().next().unwrap_or_default();
+    assert!(
+        serde_json::from_str::<Value>(first).is_ok(),
+        "JSON logs: {first}"
+    );
+    assert!(logs.contains("SIGTERM received"), "{logs}");
+
+    let log: Value =
+        serde_json::from_slice(&std::fs::read(samples.join("flawfinder.sarif")).unwrap()).unwrap();
+    let results = log["runs"][0]["results"].as_array().unwrap().len() as f64;
+    let rows: Value = serde_json::from_str(&smm.ok(&["query", "sast", "--json"])).unwrap();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["error"].is_null() && r["value"].as_f64() == Some(results)),
+        "{rows}"
+    );
+    let list = smm.ok(&["instance", "list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("sast") && l.contains("active") && l.contains(" ok ")),
+        "{list}"
+    );
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("tests") && l.contains("paused")),
+        "{list}"
+    );
+}
