@@ -23,16 +23,17 @@ samples="$PWD/measures/samples"
 echo "==> registering measures in $SMM_HOME"
 $smm measure register \
   target/wasm32-wasip2/wasm/sarif_findings.wasm \
-  target/wasm32-wasip2/wasm/junit_tests.wasm
+  target/wasm32-wasip2/wasm/junit_tests.wasm \
+  measures/derived/sast-grade.toml \
+  measures/derived/test-pass-rate-7d.toml
 $smm measure list
 
+exists() { $smm instance list | grep -q "^$1 "; }
 create() { # name measure path labels...
   local name=$1 measure=$2 path=$3
   shift 3
-  if ! $smm instance list | grep -q "^$name "; then
-    $smm instance create "$name" --measure "$measure" \
-      --config "{\"path\": \"$path\"}" --grant-dir "$samples" "$@"
-  fi
+  exists "$name" || $smm instance create "$name" --measure "$measure" \
+    --config "{\"path\": \"$path\"}" --grant-dir "$samples" "$@"
 }
 echo "==> creating instances over the sample reports"
 create legacy-c-sast sarif-findings "$samples/flawfinder.sarif" \
@@ -41,12 +42,20 @@ create legacy-c-sast sarif-findings "$samples/flawfinder.sarif" \
 create pricing-unit-tests junit-tests "$samples/pytest-junit.xml" \
   --label team=payments --label service=pricing --label tier=2 \
   --schedule "0 */15 * * * *"
+# Derived measures: their instances' labels scope their inputs; they are
+# recomputed whenever an input in scope is stored.
+exists legacy-billing-sast-grade || $smm instance create legacy-billing-sast-grade \
+  --measure sast-grade --label service=legacy-billing
+exists pricing-pass-rate-7d || $smm instance create pricing-pass-rate-7d \
+  --measure test-pass-rate-7d --label service=pricing
 $smm instance list
 
-echo "==> running them now"
+echo "==> running the direct instances now (derived ones follow)"
 $smm run legacy-c-sast
 $smm run pricing-unit-tests
 
 echo "==> stored measurements (smm query <instance>)"
-$smm query legacy-c-sast --limit 3
-$smm query pricing-unit-tests --limit 3
+for i in legacy-c-sast pricing-unit-tests legacy-billing-sast-grade pricing-pass-rate-7d; do
+  $smm query "$i" --limit 3
+done
+echo "==> run them on their schedules with: SMM_HOME=$SMM_HOME $smm serve"

@@ -55,6 +55,8 @@ pub struct InstanceSpec {
     pub labels: BTreeMap<String, String>,
     /// Seconds-resolution cron expression (`sec min hour day month weekday [year]`).
     pub schedule: Option<String>,
+    /// IANA time zone the schedule is read in (e.g. `Europe/Paris`); UTC when absent.
+    pub timezone: Option<String>,
     /// Directories the plugin may read, as absolute host paths.
     pub grants: Vec<PathBuf>,
     pub limits: LimitOverrides,
@@ -70,6 +72,9 @@ pub struct Instance {
     pub config: Value,
     pub labels: BTreeMap<String, String>,
     pub schedule: Option<String>,
+    /// IANA time zone of the schedule; UTC when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
     pub grants: Vec<PathBuf>,
     pub limits: LimitOverrides,
     /// What to do with fire times missed while no scheduler ran.
@@ -123,6 +128,18 @@ impl InstanceSpec {
             cron::Schedule::from_str(expr).map_err(|e| {
                 invalid(format!(
                     "schedule {expr:?} is not a cron expression ({e}); expected 6 or 7 fields: sec min hour day-of-month month day-of-week [year], e.g. \"0 */15 * * * *\""
+                ))
+            })?;
+        }
+        if let Some(tz) = &self.timezone {
+            if self.schedule.is_none() {
+                return Err(invalid(format!(
+                    "time zone {tz:?} given without a schedule"
+                )));
+            }
+            tz.parse::<chrono_tz::Tz>().map_err(|_| {
+                invalid(format!(
+                    "time zone {tz:?} is not an IANA time zone name (e.g. Europe/Paris, UTC)"
                 ))
             })?;
         }

@@ -159,6 +159,7 @@ fn main() {
             config: json!({"behaviour": "constant", "value": 1}),
             labels: BTreeMap::from([("team".to_string(), "bench".to_string())]),
             schedule: None,
+            timezone: None,
             grants: grants.clone(),
             limits: LimitOverrides::default(),
             catch_up: Default::default(),

@@ -380,7 +380,7 @@ impl Engine {
                 labels,
             };
             let before = since - chrono::Duration::milliseconds(1);
-            for row in self.measurements.window(&selector, before, now)? {
+            for row in self.measurements.window(&selector, before, now, false)? {
                 instants.insert(row.timestamp);
             }
         }

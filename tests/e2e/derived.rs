@@ -59,6 +59,7 @@ impl World {
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
                 schedule: None,
+                timezone: None,
                 grants: vec![],
                 limits: LimitOverrides::default(),
                 catch_up: Default::default(),

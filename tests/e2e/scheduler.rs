@@ -92,6 +92,7 @@ fn instance(name: &str, schedule: &str) -> Instance {
         config: json!({}),
         labels: BTreeMap::new(),
         schedule: Some(schedule.into()),
+        timezone: None,
         grants: vec![],
         limits: LimitOverrides::default(),
         catch_up: CatchUp::RunOnce,
@@ -292,6 +293,7 @@ async fn after_downtime_run_once_catches_up_and_skip_waits() {
     for name in ["run-once", "skip"] {
         let mut s = InstanceState::new(name);
         s.next_fire = Some(origin() + chrono::Duration::hours(1));
+        s.planned_for = Some("0 0 * * * *".into());
         h.store.save_state(&s).unwrap();
     }
     // The engine comes back at 05:00:30: five hourly fire times were missed.
@@ -308,6 +310,30 @@ async fn after_downtime_run_once_catches_up_and_skip_waits() {
     assert!(h.script.starts("skip").is_empty());
     assert_eq!(h.state("skip").next_fire.map(secs), Some(6.0 * 3600.0));
     assert_eq!(h.state("run-once").next_fire.map(secs), Some(6.0 * 3600.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_schedule_changed_during_downtime_is_planned_afresh() {
+    let h = Harness::new();
+    h.add(instance("changed", "0 0 3 * * *"));
+    let (stop, done) = h.serve(0.5, 5.0);
+    advance(2.0).await;
+    stop.send(()).unwrap();
+    done.await.unwrap();
+    assert_eq!(h.state("changed").next_fire.map(secs), Some(3.0 * 3600.0));
+    // While no scheduler runs, the instance moves to every 10 s.
+    let mut i = h.other.instance("changed").unwrap().unwrap();
+    i.schedule = Some("*/10 * * * * *".into());
+    h.other.update_instance(&i).unwrap();
+    let (stop, done) = h.serve(3.0, 5.0);
+    advance(18.0).await;
+    stop.send(()).unwrap();
+    done.await.unwrap();
+    assert_eq!(
+        h.script.starts("changed"),
+        vec![10.0, 20.0],
+        "not 03:00, and no catch-up"
+    );
 }
 
 #[tokio::test(start_paused = true)]

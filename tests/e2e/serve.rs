@@ -38,6 +38,23 @@ fn serve_collects_scheduled_instances_until_sigterm() {
             "* * * * * *",
         ]);
     }
+    // A derived ratio over the two, recomputed whenever either stores:
+    // findings per passed-percentage point (any ratio of the two will do).
+    let def = smm.home.path().join("findings-per-pass.toml");
+    std::fs::write(
+        &def,
+        "[measure]\nid = \"findings-per-pass\"\nversion = \"1.0.0\"\nname = \"Findings per pass-rate point\"\nunit = \"1\"\nscale = \"ratio\"\n\n[derived]\nkind = \"ratio\"\nmax_age = \"1m\"\nnumerator = { measure = \"sarif-findings\" }\ndenominator = { measure = \"junit-tests\" }\n",
+    )
+    .unwrap();
+    smm.ok(&["measure", "register", def.to_str().unwrap()]);
+    smm.ok(&[
+        "instance",
+        "create",
+        "ratio",
+        "--measure",
+        "findings-per-pass",
+    ]);
+
     let serve = Command::new(env!("CARGO_BIN_EXE_smm"))
         .args(["serve", "--log-format", "json"])
         .env("SMM_HOME", smm.home.path())
@@ -55,7 +72,7 @@ fn serve_collects_scheduled_instances_until_sigterm() {
             .len()
     };
     let started = Instant::now();
-    while count("sast") < 2 || count("tests") < 2 {
+    while count("sast") < 2 || count("tests") < 2 || count("ratio") < 3 {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "serve stored too little in 60 s"
@@ -99,6 +116,25 @@ fn serve_collects_scheduled_instances_until_sigterm() {
             .all(|r| r["error"].is_null() && r["value"].as_f64() == Some(results)),
         "{rows}"
     );
+    // The derived ratio was recomputed as inputs arrived: each successful
+    // one equals the inputs it names in its provenance.
+    let ratios: Value = serde_json::from_str(&smm.ok(&["query", "ratio", "--json"])).unwrap();
+    let ok: Vec<&Value> = ratios
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["error"].is_null())
+        .collect();
+    assert!(ok.len() >= 2, "{ratios}");
+    for r in ok {
+        let inputs = r["details"]["inputs"].as_array().unwrap();
+        let (n, d) = (
+            inputs[0]["value"].as_f64().unwrap(),
+            inputs[1]["value"].as_f64().unwrap(),
+        );
+        assert_eq!(inputs[0]["input"], "numerator");
+        assert!((r["value"].as_f64().unwrap() - n / d).abs() < 1e-12, "{r}");
+    }
     let list = smm.ok(&["instance", "list"]);
     assert!(
         list.lines()

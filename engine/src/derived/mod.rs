@@ -88,7 +88,13 @@ pub fn evaluate(
         } => {
             let window = parse_window("window", window).map_err(StoreError::from)?;
             let after = at - chrono::Duration::from_std(window).unwrap_or_default();
-            let rows = store.window(&selector(input, instance), after, at)?;
+            let selector = selector(input, instance);
+            if group_by.is_empty()
+                && let Some(agg) = store.aggregate(&selector, after, at, *accumulator)?
+            {
+                return Ok(vec![pushed_down(store, &selector, after, at, agg, input)?]);
+            }
+            let rows = store.window(&selector, after, at, !group_by.is_empty())?;
             let mut groups: BTreeMap<BTreeMap<String, String>, Vec<&crate::store::WindowRow>> =
                 BTreeMap::new();
             for row in &rows {
@@ -110,15 +116,8 @@ pub fn evaluate(
             let mut out = Vec::new();
             for (group, rows) in groups {
                 let mut values: Vec<f64> = rows.iter().map(|r| r.value).collect();
-                let provenance = json!({
-                    "window": {"after": after, "until": at},
-                    "count": rows.len(),
-                    "inputs": if rows.len() <= 1000 {
-                        Value::from(rows.iter().map(|r| json!({"seq": r.seq, "timestamp": r.timestamp})).collect::<Vec<_>>())
-                    } else {
-                        json!({"first_seq": rows.first().map(|r| r.seq), "last_seq": rows.last().map(|r| r.seq)})
-                    },
-                });
+                let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+                let provenance = window_provenance(after, at, &seqs);
                 let mut d = match collective::accumulate(*accumulator, &mut values, *percentile) {
                     Ok(v) => Derived::ok(v, provenance),
                     Err(e) => Derived::failed(
@@ -139,7 +138,7 @@ pub fn evaluate(
         } => {
             let window = parse_window("window", window).map_err(StoreError::from)?;
             let after = at - chrono::Duration::from_std(window).unwrap_or_default();
-            let rows = store.window(&selector(input, instance), after, at)?;
+            let rows = store.window(&selector(input, instance), after, at, false)?;
             let values: Vec<f64> = rows.iter().map(|r| r.value).collect();
             let details = json!({
                 "window": {"after": after, "until": at},
@@ -153,6 +152,59 @@ pub fn evaluate(
         }
         _ => Ok(vec![point_in_time(definition, instance, at, store)?]),
     }
+}
+
+/// Up to this many input measurements are listed one by one in provenance;
+/// beyond, the window, the count and the first and last sequence numbers
+/// identify them (the store is append-only).
+const LISTED_INPUTS: usize = 1000;
+
+fn window_provenance(after: DateTime<Utc>, until: DateTime<Utc>, seqs: &[i64]) -> Value {
+    let mut p = json!({
+        "window": {"after": after, "until": until},
+        "count": seqs.len(),
+        "first_seq": seqs.first(),
+        "last_seq": seqs.last(),
+    });
+    if seqs.len() <= LISTED_INPUTS {
+        p["inputs"] = json!(seqs);
+    }
+    p
+}
+
+/// A collective the store aggregated itself.
+fn pushed_down(
+    store: &dyn MeasurementStore,
+    selector: &Selector,
+    after: DateTime<Utc>,
+    at: DateTime<Utc>,
+    agg: crate::store::Aggregate,
+    input: &InputRef,
+) -> Result<Derived, StoreError> {
+    let seqs: Vec<i64> = if agg.count as usize <= LISTED_INPUTS {
+        store
+            .window(selector, after, at, false)?
+            .iter()
+            .map(|r| r.seq)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut provenance = window_provenance(after, at, &seqs);
+    provenance["count"] = json!(agg.count);
+    provenance["first_seq"] = json!(agg.first_seq);
+    provenance["last_seq"] = json!(agg.last_seq);
+    Ok(match agg.value {
+        Some(v) => Derived::ok(v, provenance),
+        None => Derived::failed(
+            "empty-window",
+            format!(
+                "input `input` ({}): the window holds no measurement",
+                input.measure
+            ),
+            provenance,
+        ),
+    })
 }
 
 /// Kinds that combine the latest value of each input at `at`.

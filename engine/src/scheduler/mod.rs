@@ -215,7 +215,7 @@ where
                 self.slots.remove(&instance.name);
                 continue;
             };
-            let schedule = match Schedule::parse(&expr) {
+            let schedule = match Schedule::parse(&expr, instance.timezone.as_deref()) {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::error!(instance = %instance.name, "not scheduled: {e}");
@@ -228,6 +228,17 @@ where
                 .map(|p| p.state)
                 .or_else(|| states.get(&instance.name).cloned())
                 .unwrap_or_else(|| InstanceState::new(&instance.name));
+            let signature = match &instance.timezone {
+                Some(tz) => format!("{expr} @ {tz}"),
+                None => expr.clone(),
+            };
+            let mut state = state;
+            if state.planned_for.as_deref() != Some(signature.as_str()) {
+                // Planned for another schedule (changed while no scheduler
+                // ran, or never planned): nothing was missed of this one.
+                state.next_fire = None;
+                state.planned_for = Some(signature);
+            }
             let plan = if instance.paused {
                 None
             } else {

@@ -34,6 +34,10 @@ pub struct InstanceState {
     pub skipped_runs: u64,
     /// When the instance fires next (as planned by the last scheduler).
     pub next_fire: Option<DateTime<Utc>>,
+    /// The schedule (`expression` or `expression @ zone`) `next_fire` was
+    /// planned for; a plan made for another schedule is not kept.
+    #[serde(default)]
+    pub planned_for: Option<String>,
 }
 
 impl InstanceState {
@@ -45,6 +49,7 @@ impl InstanceState {
             consecutive_failures: 0,
             skipped_runs: 0,
             next_fire: None,
+            planned_for: None,
         }
     }
 }

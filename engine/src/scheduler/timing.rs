@@ -7,20 +7,32 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-/// A parsed, seconds-resolution cron schedule, evaluated in UTC.
+/// A parsed, seconds-resolution cron schedule, read in a time zone (UTC
+/// unless the instance names one).
 #[derive(Debug, Clone)]
-pub struct Schedule(cron::Schedule);
+pub struct Schedule {
+    cron: cron::Schedule,
+    tz: chrono_tz::Tz,
+}
 
 impl Schedule {
-    pub fn parse(expr: &str) -> Result<Schedule, String> {
-        cron::Schedule::from_str(expr)
-            .map(Schedule)
-            .map_err(|e| format!("schedule {expr:?}: {e}"))
+    pub fn parse(expr: &str, timezone: Option<&str>) -> Result<Schedule, String> {
+        let cron = cron::Schedule::from_str(expr).map_err(|e| format!("schedule {expr:?}: {e}"))?;
+        let tz = match timezone {
+            None => chrono_tz::UTC,
+            Some(name) => name
+                .parse()
+                .map_err(|_| format!("time zone {name:?} is not an IANA time zone name"))?,
+        };
+        Ok(Schedule { cron, tz })
     }
 
     /// The first fire time strictly after `t`.
     pub fn after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.0.after(&t).next()
+        self.cron
+            .after(&t.with_timezone(&self.tz))
+            .next()
+            .map(|f| f.with_timezone(&Utc))
     }
 
     /// The first fire time at or after `t`.
@@ -80,7 +92,7 @@ mod tests {
 
     #[test]
     fn cron_fire_times_are_strictly_after_or_at() {
-        let s = Schedule::parse("0 */15 * * * *").unwrap();
+        let s = Schedule::parse("0 */15 * * * *", None).unwrap();
         assert_eq!(
             s.after(t("2026-01-01T10:00:00Z")),
             Some(t("2026-01-01T10:15:00Z"))
@@ -94,7 +106,7 @@ mod tests {
             Some(t("2026-01-01T10:15:00Z"))
         );
         assert!(
-            Schedule::parse("*/5 * * * *").is_err(),
+            Schedule::parse("*/5 * * * *", None).is_err(),
             "five fields: no seconds"
         );
     }

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use smm_catalogue::StoreError;
+use smm_catalogue::derived::Accumulator;
 
 use crate::measurement::{Measurement, Query};
 use crate::scheduler::InstanceState;
@@ -40,15 +41,37 @@ pub trait MeasurementStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<Option<Measurement>, StoreError>;
     /// `(seq, timestamp, labels, value)` of the successful numeric
-    /// measurements matching `selector` in the window `(after, until]`.
+    /// measurements matching `selector` in the window `(after, until]`;
+    /// `labels` is left empty unless `with_labels`.
     fn window(
         &self,
         selector: &Selector,
         after: DateTime<Utc>,
         until: DateTime<Utc>,
+        with_labels: bool,
     ) -> Result<Vec<WindowRow>, StoreError>;
+    /// The backend's own aggregation of the same window, for the
+    /// accumulators it computes natively (`None` otherwise): the engine
+    /// then need not move every value out of the store.
+    fn aggregate(
+        &self,
+        selector: &Selector,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+        accumulator: Accumulator,
+    ) -> Result<Option<Aggregate>, StoreError>;
     /// Whether `instance` has a measurement stamped exactly `at`.
     fn exists_at(&self, instance: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+}
+
+/// A window aggregated by the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aggregate {
+    /// `None` when the window is empty (except for sum and count).
+    pub value: Option<f64>,
+    pub count: u64,
+    pub first_seq: Option<i64>,
+    pub last_seq: Option<i64>,
 }
 
 /// One measurement of a window, as much as an accumulator needs.

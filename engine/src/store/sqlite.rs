@@ -13,7 +13,9 @@ use smm_catalogue::{
     CatalogueStore, Implementation, Instance, MeasureMetadata, MeasureRecord, StoreError,
 };
 
-use super::{MeasurementStore, Selector, StateStore, WindowRow};
+use smm_catalogue::derived::Accumulator;
+
+use super::{Aggregate, MeasurementStore, Selector, StateStore, WindowRow};
 use crate::measurement::{Measurement, Query};
 use crate::scheduler::InstanceState;
 
@@ -332,10 +334,12 @@ impl MeasurementStore for SqliteStore {
         sel: &Selector,
         after: DateTime<Utc>,
         until: DateTime<Utc>,
+        with_labels: bool,
     ) -> Result<Vec<WindowRow>, StoreError> {
         let (filter, mut args) = label_filter(sel, 4);
+        let labels = if with_labels { "labels" } else { "'{}'" };
         let sql = format!(
-            "SELECT seq, ts, labels, value FROM measurements
+            "SELECT seq, ts, {labels}, value FROM measurements
              WHERE measure_id = ?1 AND ts > ?2 AND ts <= ?3 AND error IS NULL AND value IS NOT NULL{filter}
              ORDER BY ts, seq"
         );
@@ -353,6 +357,42 @@ impl MeasurementStore for SqliteStore {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn aggregate(
+        &self,
+        sel: &Selector,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+        accumulator: Accumulator,
+    ) -> Result<Option<Aggregate>, StoreError> {
+        let function = match accumulator {
+            Accumulator::Sum => "TOTAL(value)",
+            Accumulator::Average => "AVG(value)",
+            Accumulator::Maximum => "MAX(value)",
+            Accumulator::Minimum => "MIN(value)",
+            Accumulator::Count => "COUNT(*)",
+            _ => return Ok(None),
+        };
+        let (filter, mut args) = label_filter(sel, 4);
+        let sql = format!(
+            "SELECT {function}, COUNT(*), MIN(seq), MAX(seq) FROM measurements
+             WHERE measure_id = ?1 AND ts > ?2 AND ts <= ?3 AND error IS NULL AND value IS NOT NULL{filter}"
+        );
+        args.insert(0, sel.measure_id.clone().into());
+        args.insert(1, ms(after).into());
+        args.insert(2, ms(until).into());
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let aggregate = stmt.query_row(rusqlite::params_from_iter(args), |r| {
+            Ok(Aggregate {
+                value: r.get::<_, Option<f64>>(0)?,
+                count: r.get::<_, i64>(1)? as u64,
+                first_seq: r.get(2)?,
+                last_seq: r.get(3)?,
+            })
+        })?;
+        Ok(Some(aggregate))
     }
 
     fn exists_at(&self, instance: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {

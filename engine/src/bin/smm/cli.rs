@@ -149,6 +149,9 @@ struct CreateArgs {
     /// Cron schedule with seconds: `sec min hour day month weekday [year]`.
     #[arg(long)]
     schedule: Option<String>,
+    /// IANA time zone the schedule is read in (default UTC), e.g. `Europe/Paris`.
+    #[arg(long)]
+    timezone: Option<String>,
     /// Directory the measure may read (read-only). Repeatable.
     #[arg(long = "grant-dir")]
     grant_dirs: Vec<PathBuf>,
@@ -252,6 +255,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 config: read_config(&args.config)?,
                 labels,
                 schedule: args.schedule,
+                timezone: args.timezone,
                 grants,
                 limits: LimitOverrides {
                     deadline_ms: args.deadline.map(|d| d.as_millis() as u64),

@@ -62,7 +62,7 @@ pub fn instances(list: &[Instance], states: &[InstanceState]) {
         })
     };
     println!(
-        "{:<24} {:<24} {:<16} {:<7} {:<20} {:<6} {:<4} {:<20} LABELS",
+        "{:<28} {:<24} {:<16} {:<7} {:<20} {:<6} {:<4} {:<20} LABELS",
         "INSTANCE", "MEASURE", "SCHEDULE", "STATE", "LAST RUN", "STATUS", "FAIL", "NEXT FIRE"
     );
     for i in list {
@@ -79,7 +79,7 @@ pub fn instances(list: &[Instance], states: &[InstanceState]) {
             time(state.and_then(|s| s.next_fire))
         };
         println!(
-            "{:<24} {:<24} {:<16} {:<7} {:<20} {:<6} {:<4} {:<20} {}",
+            "{:<28} {:<24} {:<16} {:<7} {:<20} {:<6} {:<4} {:<20} {}",
             i.name,
             i.measure_ref(),
             i.schedule.as_deref().unwrap_or("-"),
