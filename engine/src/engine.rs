@@ -248,6 +248,16 @@ impl Engine {
         let results =
             crate::derived::evaluate(definition, instance, at, self.measurements.as_ref())?;
         let elapsed = started.elapsed().as_secs_f64() * 1e3;
+        self.store_derived(instance, results, at, elapsed)
+    }
+
+    fn store_derived(
+        &self,
+        instance: &Instance,
+        results: Vec<crate::derived::Derived>,
+        at: chrono::DateTime<Utc>,
+        elapsed: f64,
+    ) -> Result<Vec<Measurement>, EngineError> {
         let mut stored = Vec::with_capacity(results.len());
         for d in results {
             let mut m = Self::blank(instance, at);
@@ -266,57 +276,112 @@ impl Engine {
         Ok(stored)
     }
 
-    /// Event-driven recomputation: for each successful measurement, compute
-    /// at its timestamp every derived instance that reads its measure and
-    /// whose labels it carries; then the same for what those store (the
-    /// graph is acyclic, so this ends).
+    /// Event-driven recomputation. Every derived instance (not paused) that
+    /// reads a stored measurement's measure, within its label scope, is
+    /// recomputed at that measurement's timestamp; derived instances are
+    /// visited in dependency order (depth in the acyclic graph), so one that
+    /// reads two others sees both up to date. A dependent that cannot be
+    /// computed is logged and skipped: it never fails its input's run.
     fn propagate(&self, stored: &[Measurement]) -> Result<(), EngineError> {
-        let mut queue: Vec<Measurement> =
+        let mut fresh: Vec<Measurement> =
             stored.iter().filter(|m| !m.is_error()).cloned().collect();
-        if queue.is_empty() {
+        if fresh.is_empty() {
             return Ok(());
         }
         let dependents = self.derived_instances()?;
-        if dependents.is_empty() {
-            return Ok(());
-        }
-        let mut done = std::collections::HashSet::new();
-        while let Some(m) = queue.pop() {
-            for (instance, definition) in &dependents {
-                let reads = definition.inputs().iter().any(|(_, input)| {
-                    input.measure == m.measure_id
-                        && input
-                            .labels
-                            .iter()
-                            .chain(instance.labels.iter())
-                            .all(|(k, v)| m.labels.get(k) == Some(v))
-                });
-                // Once per instance and instant within one propagation (a
-                // diamond reaches a node twice); a later input at the same
-                // millisecond is a new computation.
-                if !reads || !done.insert((instance.name.clone(), m.timestamp)) {
-                    continue;
+        for (instance, definition) in &dependents {
+            let mut instants: Vec<chrono::DateTime<Utc>> = fresh
+                .iter()
+                .filter(|m| {
+                    definition.inputs().iter().any(|(_, input)| {
+                        input.measure == m.measure_id
+                            && crate::derived::scope(input, instance)
+                                .iter()
+                                .all(|(k, v)| m.labels.get(k) == Some(v))
+                    })
+                })
+                .map(|m| m.timestamp)
+                .collect();
+            instants.sort();
+            instants.dedup();
+            for at in instants {
+                match self.derive_at(instance, definition, at) {
+                    Ok(new) => fresh.extend(new.into_iter().filter(|m| !m.is_error())),
+                    Err(e) => tracing::error!(
+                        instance = %instance.name,
+                        "cannot recompute the derived instance: {e}"
+                    ),
                 }
-                let new = self.derive_at(instance, definition, m.timestamp)?;
-                queue.extend(new.into_iter().filter(|m| !m.is_error()));
             }
         }
         Ok(())
     }
 
-    /// Every instance of a derived measure, with its definition.
+    /// Every instance (not paused) of a derived measure, with its
+    /// definition, in dependency order: an instance comes after the derived
+    /// measures it reads. Two queries, whatever the number of instances.
     fn derived_instances(
         &self,
     ) -> Result<Vec<(Instance, smm_catalogue::DerivedDefinition)>, EngineError> {
-        let mut out = Vec::new();
-        for instance in self.instances()? {
-            if let Ok(record) = self.record_of(&instance)
-                && let Implementation::Derived { definition } = record.implementation
-            {
-                out.push((instance, definition));
+        let mut definitions = std::collections::HashMap::new();
+        for record in self.measures()? {
+            if let Implementation::Derived { definition } = record.implementation {
+                definitions.insert(
+                    (record.metadata.id.clone(), record.metadata.version.clone()),
+                    definition,
+                );
             }
         }
-        Ok(out)
+        if definitions.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Depth of a derived measure id: 1 + the deepest derived input.
+        let mut reads: std::collections::HashMap<&str, Vec<&str>> =
+            std::collections::HashMap::new();
+        for ((id, _), d) in &definitions {
+            let entry = reads.entry(id.as_str()).or_default();
+            entry.extend(d.inputs().iter().map(|(_, i)| i.measure.as_str()));
+        }
+        fn depth<'a>(
+            id: &'a str,
+            reads: &std::collections::HashMap<&'a str, Vec<&'a str>>,
+            memo: &mut std::collections::HashMap<&'a str, usize>,
+            guard: usize,
+        ) -> usize {
+            if let Some(&d) = memo.get(id) {
+                return d;
+            }
+            let d = match reads.get(id) {
+                None => 0, // a direct measure
+                Some(_) if guard == 0 => 0,
+                Some(inputs) => {
+                    1 + inputs
+                        .iter()
+                        .map(|i| depth(i, reads, memo, guard - 1))
+                        .max()
+                        .unwrap_or(0)
+                }
+            };
+            memo.insert(id, d);
+            d
+        }
+        let mut memo = std::collections::HashMap::new();
+        let mut out: Vec<(usize, Instance, smm_catalogue::DerivedDefinition)> = Vec::new();
+        for instance in self.instances()? {
+            if instance.paused {
+                continue;
+            }
+            let key = (
+                instance.measure_id.clone(),
+                instance.measure_version.clone(),
+            );
+            if let Some(((id, _), definition)) = definitions.get_key_value(&key) {
+                let d = depth(id, &reads, &mut memo, 64);
+                out.push((d, instance, definition.clone()));
+            }
+        }
+        out.sort_by_key(|(d, i, _)| (*d, i.name.clone()));
+        Ok(out.into_iter().map(|(_, i, d)| (i, d)).collect())
     }
 
     /// Recompute a derived instance at each of `instants` not yet computed
@@ -339,8 +404,17 @@ impl Engine {
         };
         let mut stored = 0;
         for &at in instants {
-            if !self.measurements.exists_at(name, at)? {
-                stored += self.derive_at(&instance, &definition, at)?.len();
+            let at = crate::measurement::to_millis(at);
+            if self.measurements.exists_at(name, at, true)? {
+                progress();
+                continue; // computed successfully already
+            }
+            let results =
+                crate::derived::evaluate(&definition, &instance, at, self.measurements.as_ref())?;
+            let failed = results.iter().any(|d| d.error.is_some());
+            // An instant that failed before and fails again is not stored twice.
+            if !(failed && self.measurements.exists_at(name, at, false)?) {
+                stored += self.store_derived(&instance, results, at, 0.0)?.len();
             }
             progress();
         }
@@ -357,14 +431,30 @@ impl Engine {
     ) -> Result<Vec<chrono::DateTime<Utc>>, EngineError> {
         let now = Utc::now();
         if let Some(step) = step {
-            let step = chrono::Duration::from_std(step).unwrap_or(chrono::Duration::MAX);
-            let mut out = Vec::new();
-            let mut t = since;
-            while t <= now {
-                out.push(t);
-                t += step;
+            // Multiples of the step since the Unix epoch: the same instants
+            // whenever the backfill runs, so running it again adds nothing.
+            let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
+            if step_ms == 0 {
+                return Err(CatalogueError::InvalidInstance {
+                    instance: name.to_string(),
+                    reason: "the backfill step must be at least 1 ms".into(),
+                }
+                .into());
             }
-            return Ok(out);
+            let first = since.timestamp_millis().div_euclid(step_ms) * step_ms + step_ms;
+            let count = (now.timestamp_millis() - first).div_euclid(step_ms) + 1;
+            if count > MAX_BACKFILL_INSTANTS {
+                return Err(CatalogueError::InvalidInstance {
+                    instance: name.to_string(),
+                    reason: format!(
+                        "{count} instants: more than {MAX_BACKFILL_INSTANTS}; use a larger --step or a later --since"
+                    ),
+                }
+                .into());
+            }
+            return Ok((0..count.max(0))
+                .filter_map(|k| chrono::DateTime::from_timestamp_millis(first + k * step_ms))
+                .collect());
         }
         let instance = self.catalogue.instance(name)?;
         let Implementation::Derived { definition } = self.record_of(&instance)?.implementation
@@ -435,6 +525,9 @@ impl Engine {
         Ok(self.measurements.query(query)?)
     }
 }
+
+/// Most instants one backfill computes.
+const MAX_BACKFILL_INSTANTS: i64 = 10_000_000;
 
 /// The engine as the scheduler's runner: each run stores its measurement
 /// (an error measurement on failure) before it reports.

@@ -369,3 +369,79 @@ async fn cycles_and_bad_definitions_are_refused_at_registration() {
         "{listed:?}"
     );
 }
+
+#[tokio::test]
+async fn a_diamond_is_recomputed_in_dependency_order() {
+    let w = World::new().await;
+    // b = 2x, b2 = b + 1, c = 3x, d = b2 + c: d must see b2 of the same x.
+    w.define(
+        "b.toml",
+        "kind = \"rescaled\"\nmultiplier = 2\ninput = { measure = \"probe\" }",
+    )
+    .await
+    .unwrap();
+    w.define(
+        "b2.toml",
+        "kind = \"rescaled\"\noffset = 1\ninput = { measure = \"b\" }",
+    )
+    .await
+    .unwrap();
+    w.define(
+        "c.toml",
+        "kind = \"rescaled\"\nmultiplier = 3\ninput = { measure = \"probe\" }",
+    )
+    .await
+    .unwrap();
+    w.define("d.toml", "kind = \"binary\"\noperator = \"plus\"\nleft = { measure = \"b2\" }\nright = { measure = \"c\" }").await.unwrap();
+    for name in ["d", "c", "b2", "b"] {
+        w.instance(name, name, json!({}), &[]);
+    }
+    w.probe("one", 1.0, &[]);
+    w.probe("ten", 10.0, &[]);
+    w.engine.run("one").await.unwrap();
+    w.engine.run("ten").await.unwrap();
+    let d: Vec<Option<f64>> = w.rows("d").iter().map(|m| m.value).collect();
+    // x = 1: (2 + 1) + 3 = 6; x = 10: (20 + 1) + 30 = 51.
+    assert_eq!(d.last().copied().flatten(), Some(51.0), "{d:?}");
+    assert!(d.contains(&Some(6.0)), "{d:?}");
+}
+
+#[tokio::test]
+async fn stepped_backfill_uses_fixed_instants_and_refuses_a_zero_step() {
+    let w = World::new().await;
+    w.define(
+        "double.toml",
+        "kind = \"rescaled\"\nmultiplier = 2\ninput = { measure = \"probe\" }",
+    )
+    .await
+    .unwrap();
+    w.instance("double", "double", json!({}), &[]);
+    w.past("p", Utc::now() - Duration::days(2), 4.0, &[]);
+    let since = Utc::now() - Duration::hours(25);
+    let first = w
+        .engine
+        .backfill_instants("double", since, Some(std::time::Duration::from_secs(3600)))
+        .unwrap();
+    let again = w
+        .engine
+        .backfill_instants(
+            "double",
+            since + Duration::seconds(1),
+            Some(std::time::Duration::from_secs(3600)),
+        )
+        .unwrap();
+    assert_eq!(
+        first, again,
+        "instants are multiples of the step, not offsets from `since`"
+    );
+    assert!(first.iter().all(|t| t.timestamp() % 3600 == 0));
+    let stored = w.engine.backfill("double", &first, || {}).unwrap();
+    assert_eq!(stored, first.len());
+    assert_eq!(w.engine.backfill("double", &again, || {}).unwrap(), 0);
+    assert!(w.rows("double").iter().all(|m| m.value == Some(8.0)));
+    assert!(
+        w.engine
+            .backfill_instants("double", since, Some(std::time::Duration::ZERO))
+            .is_err()
+    );
+}

@@ -54,6 +54,7 @@ impl Runner for ScriptRunner {
                 .get_mut(&instance)
                 .and_then(VecDeque::pop_front)
                 .unwrap_or((0.0, true));
+            assert!(took >= 0.0, "scripted panic in the runner");
             tokio::time::sleep(Duration::from_secs_f64(took)).await;
             script
                 .log
@@ -246,6 +247,28 @@ async fn failures_back_off_and_a_success_restores_the_cadence() {
     let state = h.state("flaky");
     assert_eq!(state.consecutive_failures, 0);
     assert_eq!(state.last_status, Some(Status::Ok));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_run_is_a_failure_and_the_instance_keeps_its_schedule() {
+    let h = Harness::new();
+    h.add(instance("crashy", "* * * * * *"));
+    h.script
+        .plan
+        .lock()
+        .unwrap()
+        .insert("crashy".into(), VecDeque::from(vec![(-1.0, true)]));
+    let (stop, done) = h.serve(0.5, 5.0);
+    advance(8.0).await;
+    stop.send(()).unwrap();
+    let summary = done.await.unwrap();
+    assert_eq!(summary.failures, 1, "{summary:?}");
+    // Failed at 1 (panic), backed off 2 s: runs again at 3, then every second.
+    assert_eq!(
+        h.script.starts("crashy"),
+        vec![3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    );
+    assert_eq!(h.state("crashy").last_status, Some(Status::Ok));
 }
 
 #[tokio::test(start_paused = true)]

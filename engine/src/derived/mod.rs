@@ -61,12 +61,18 @@ impl Derived {
     }
 }
 
-fn selector(input: &InputRef, instance: &Instance) -> Selector {
+/// The labels an input's measurements must carry: the derived instance's
+/// labels, overridden by the input's own.
+pub fn scope(input: &InputRef, instance: &Instance) -> BTreeMap<String, String> {
     let mut labels = instance.labels.clone();
     labels.extend(input.labels.clone());
+    labels
+}
+
+fn selector(input: &InputRef, instance: &Instance) -> Selector {
     Selector {
         measure_id: input.measure.clone(),
-        labels,
+        labels: scope(input, instance),
     }
 }
 
@@ -119,6 +125,14 @@ pub fn evaluate(
                 let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
                 let provenance = window_provenance(after, at, &seqs);
                 let mut d = match collective::accumulate(*accumulator, &mut values, *percentile) {
+                    Ok(v) if !v.is_finite() => Derived::failed(
+                        "no-result",
+                        format!(
+                            "the {accumulator:?} of input `input` ({}) is not a finite number",
+                            input.measure
+                        ),
+                        provenance,
+                    ),
                     Ok(v) => Derived::ok(v, provenance),
                     Err(e) => Derived::failed(
                         "empty-window",
@@ -140,11 +154,13 @@ pub fn evaluate(
             let after = at - chrono::Duration::from_std(window).unwrap_or_default();
             let rows = store.window(&selector(input, instance), after, at, false)?;
             let values: Vec<f64> = rows.iter().map(|r| r.value).collect();
-            let details = json!({
-                "window": {"after": after, "until": at},
-                "considered": rows.len(),
-                "inputs": rows.iter().filter(|r| predicate.contains(r.value)).map(|r| json!({"seq": r.seq, "timestamp": r.timestamp})).collect::<Vec<_>>(),
-            });
+            let matching: Vec<i64> = rows
+                .iter()
+                .filter(|r| predicate.contains(r.value))
+                .map(|r| r.seq)
+                .collect();
+            let mut details = window_provenance(after, at, &matching);
+            details["considered"] = json!(rows.len());
             Ok(vec![Derived::ok(
                 counting::count(&values, predicate),
                 details,
@@ -195,6 +211,14 @@ fn pushed_down(
     provenance["first_seq"] = json!(agg.first_seq);
     provenance["last_seq"] = json!(agg.last_seq);
     Ok(match agg.value {
+        Some(v) if !v.is_finite() => Derived::failed(
+            "no-result",
+            format!(
+                "the aggregate of input `input` ({}) is not a finite number",
+                input.measure
+            ),
+            provenance,
+        ),
         Some(v) => Derived::ok(v, provenance),
         None => Derived::failed(
             "empty-window",

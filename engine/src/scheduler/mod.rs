@@ -6,7 +6,11 @@
 //!   the earliest. An idle scheduler wakes only for a fire time or for the
 //!   cheap catalogue-change check (`reload_every`), never per instance.
 //! - Runs of one instance never overlap: a fire time that finds the
-//!   previous run still going is skipped and counted (`skipped_runs`).
+//!   previous run still going (or queued) is skipped and counted
+//!   (`skipped_runs`). The set of runs in flight is independent of the
+//!   catalogue, so deleting and re-creating an instance cannot overlap runs.
+//! - The scheduler survives its store: a failed write or reload is logged
+//!   and retried at the next change; only start-up needs the store.
 //! - At most `concurrency` runs at once (a semaphore).
 //! - A failure never unschedules an instance: it is stored as an error
 //!   measurement by the runner, and the next fire time is pushed back by a
@@ -21,7 +25,7 @@ mod state;
 mod timing;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -90,7 +94,6 @@ struct Slot {
     /// Bumped whenever the plan changes; heap entries of older generations
     /// are stale.
     generation: u64,
-    running: bool,
     state: InstanceState,
 }
 
@@ -105,6 +108,8 @@ pub struct Scheduler<S> {
     config: SchedulerConfig,
     clock: Clock,
     slots: HashMap<String, Slot>,
+    /// Instances with a run queued or going.
+    in_flight: HashSet<String>,
     heap: BinaryHeap<Reverse<(DateTime<Utc>, u64, String)>>,
     generation: u64,
     marker: i64,
@@ -129,6 +134,7 @@ where
             config,
             clock,
             slots: HashMap::new(),
+            in_flight: HashSet::new(),
             heap: BinaryHeap::new(),
             generation: 0,
             marker: 0,
@@ -136,7 +142,8 @@ where
         }
     }
 
-    /// Run until `shutdown` completes, then drain in-flight runs.
+    /// Run until `shutdown` completes, then drain in-flight runs. `Err` only
+    /// when the catalogue cannot be read at start-up.
     pub async fn serve(mut self, shutdown: impl Future<Output = ()>) -> Result<Summary> {
         self.marker = self.store.change_marker()?;
         self.load(true)?;
@@ -154,30 +161,35 @@ where
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                Some(done) = done_rx.recv() => self.finished(done)?,
+                Some(done) = done_rx.recv() => self.finished(done),
                 () = sleep => {
-                    for name in self.due() {
-                        let runner = self.runner.clone();
-                        let semaphore = semaphore.clone();
-                        let done_tx = done_tx.clone();
-                        running.spawn(async move {
-                            let _permit = semaphore.acquire_owned().await;
-                            let outcome = runner.run(name.clone()).await;
-                            let _ = done_tx.send(Done { instance: name, outcome });
-                        });
+                    let (to_run, fired) = self.due();
+                    for name in to_run {
+                        running.spawn(run_one(
+                            self.runner.clone(),
+                            semaphore.clone(),
+                            done_tx.clone(),
+                            name,
+                        ));
                     }
+                    // Persist the new plans after the runs are on their way:
+                    // one transaction, off the runs' critical path.
+                    self.persist(&fired);
+                    self.compact();
                 }
-                _ = reload.tick() => self.reload_if_changed()?,
+                _ = reload.tick() => self.reload_if_changed(),
                 Some(_) = running.join_next(), if !running.is_empty() => {}
             }
         }
+        // No new runs: queued ones give up, running ones get the grace period.
+        semaphore.close();
         tracing::info!(in_flight = running.len(), "shutting down: no new runs");
         let drained = tokio::time::timeout(self.config.grace, async {
             while running.join_next().await.is_some() {}
         })
         .await;
         while let Ok(done) = done_rx.try_recv() {
-            self.finished(done)?;
+            self.finished(done);
         }
         if drained.is_err() {
             self.summary.abandoned = running.len() as u64;
@@ -193,27 +205,27 @@ where
     /// Load every instance; at start-up, apply catch-up to missed fire times.
     fn load(&mut self, startup: bool) -> Result<()> {
         let now = self.clock.now();
-        let states: HashMap<String, InstanceState> = self
+        let instances = self.store.list_instances()?;
+        let names: HashSet<&str> = instances.iter().map(|i| i.name.as_str()).collect();
+        self.slots.retain(|name, _| names.contains(name.as_str()));
+        let changed: Vec<Instance> = instances
+            .into_iter()
+            .filter(|i| self.slots.get(&i.name).is_none_or(|s| s.instance != *i))
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let mut states: HashMap<String, InstanceState> = self
             .store
             .states()?
             .into_iter()
             .map(|s| (s.instance.clone(), s))
             .collect();
-        let instances = self.store.list_instances()?;
-        let names: std::collections::HashSet<&str> =
-            instances.iter().map(|i| i.name.as_str()).collect();
-        self.slots.retain(|name, _| names.contains(name.as_str()));
-        for instance in instances {
-            let unchanged = self
-                .slots
-                .get(&instance.name)
-                .is_some_and(|s| s.instance == instance);
-            if unchanged {
-                continue;
-            }
+        let mut planned = Vec::new();
+        for instance in changed {
+            let previous = self.slots.remove(&instance.name);
             let Some(expr) = instance.schedule.clone() else {
-                self.slots.remove(&instance.name);
-                continue;
+                continue; // run by hand only
             };
             let schedule = match Schedule::parse(&expr, instance.timezone.as_deref()) {
                 Ok(s) => s,
@@ -222,32 +234,30 @@ where
                     continue;
                 }
             };
-            let previous = self.slots.remove(&instance.name);
-            let running = previous.as_ref().is_some_and(|p| p.running);
-            let state = previous
+            let mut state = previous
                 .map(|p| p.state)
-                .or_else(|| states.get(&instance.name).cloned())
+                .or_else(|| states.remove(&instance.name))
                 .unwrap_or_else(|| InstanceState::new(&instance.name));
             let signature = match &instance.timezone {
                 Some(tz) => format!("{expr} @ {tz}"),
                 None => expr.clone(),
             };
-            let mut state = state;
             if state.planned_for.as_deref() != Some(signature.as_str()) {
-                // Planned for another schedule (changed while no scheduler
-                // ran, or never planned): nothing was missed of this one.
+                // Planned for another schedule (changed meanwhile, or never
+                // planned): nothing was missed of this one.
                 state.next_fire = None;
                 state.planned_for = Some(signature);
             }
             let plan = if instance.paused {
                 None
             } else {
-                match (startup, state.next_fire) {
-                    (true, Some(missed)) if missed <= now => match instance.catch_up {
+                match state.next_fire {
+                    Some(missed) if startup && missed <= now => match instance.catch_up {
                         CatchUp::RunOnce => Some(now),
                         CatchUp::Skip => schedule.after(now),
                     },
-                    (true, Some(planned)) => Some(planned),
+                    // Keep a plan still ahead (and so an active backoff).
+                    Some(ahead) if ahead > now => Some(ahead),
                     _ => schedule.after(now),
                 }
             };
@@ -258,45 +268,87 @@ where
                     instance,
                     schedule,
                     generation: 0,
-                    running,
                     state,
                 },
             );
-            self.plan(&name, plan)?;
+            self.replan(&name, plan);
+            planned.push(name);
         }
-        Ok(())
+        let states: Vec<&InstanceState> = planned
+            .iter()
+            .filter_map(|n| self.slots.get(n).map(|s| &s.state))
+            .collect();
+        self.store.save_states(&states)
     }
 
-    fn reload_if_changed(&mut self) -> Result<()> {
-        let marker = self.store.change_marker()?;
-        if marker != self.marker {
-            self.marker = marker;
-            self.load(false)?;
-            tracing::debug!(instances = self.slots.len(), "catalogue changed: reloaded");
+    fn reload_if_changed(&mut self) {
+        let result = self.store.change_marker().and_then(|marker| {
+            if marker != self.marker {
+                self.load(false)?;
+                self.marker = marker;
+                tracing::debug!(instances = self.slots.len(), "catalogue changed: reloaded");
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            tracing::error!(
+                "cannot reload the catalogue (retrying in {:?}): {e}",
+                self.config.reload_every
+            );
         }
-        Ok(())
     }
 
-    /// Set (or clear) an instance's next fire time, persist it, and push it.
-    fn plan(&mut self, name: &str, at: Option<DateTime<Utc>>) -> Result<()> {
+    /// Set (or clear) an instance's next fire time and push it, without
+    /// persisting it (see [`Scheduler::persist`]).
+    fn replan(&mut self, name: &str, at: Option<DateTime<Utc>>) {
         self.generation += 1;
         let generation = self.generation;
         let Some(slot) = self.slots.get_mut(name) else {
-            return Ok(());
+            return;
         };
         slot.generation = generation;
         slot.state.next_fire = at;
-        self.store.save_state(&slot.state)?;
         if let Some(at) = at {
             self.heap.push(Reverse((at, generation, name.to_string())));
         }
-        Ok(())
     }
 
-    /// Pop the fire times that are due; return the instances to run now.
-    fn due(&mut self) -> Vec<String> {
+    /// Persist the states of `names` in one go; a failure is logged (the
+    /// plans stay in memory and are persisted again at the next change).
+    fn persist(&self, names: &[String]) {
+        let states: Vec<&InstanceState> = names
+            .iter()
+            .filter_map(|n| self.slots.get(n).map(|s| &s.state))
+            .collect();
+        if states.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.save_states(&states) {
+            tracing::error!(
+                instances = states.len(),
+                "cannot persist scheduling state: {e}"
+            );
+        }
+    }
+
+    /// Drop stale heap entries once they outnumber the live ones, so that
+    /// churn (edits, pauses, deletions) cannot grow the heap without bound.
+    fn compact(&mut self) {
+        if self.heap.len() <= 2 * self.slots.len() + 1024 {
+            return;
+        }
+        let slots = &self.slots;
+        self.heap.retain(|Reverse((_, generation, name))| {
+            slots.get(name).is_some_and(|s| s.generation == *generation)
+        });
+    }
+
+    /// Pop the fire times that are due; return the instances to run now and
+    /// every instance whose plan changed.
+    fn due(&mut self) -> (Vec<String>, Vec<String>) {
         let now = self.clock.now();
         let mut to_run = Vec::new();
+        let mut fired = Vec::new();
         while let Some(Reverse((at, generation, _))) = self.heap.peek() {
             if *at > now {
                 break;
@@ -309,36 +361,34 @@ where
             if slot.generation != generation {
                 continue; // replanned since
             }
-            if slot.running {
+            if self.in_flight.contains(&name) {
                 slot.state.skipped_runs += 1;
                 self.summary.skips += 1;
                 tracing::warn!(instance = %name, "previous run still going: fire time skipped");
             } else {
-                slot.running = true;
+                self.in_flight.insert(name.clone());
                 to_run.push(name.clone());
             }
             let next = slot.schedule.after(now);
-            if let Err(e) = self.plan(&name, next) {
-                tracing::error!(instance = %name, "cannot persist the schedule: {e}");
-            }
+            self.replan(&name, next);
+            fired.push(name);
         }
-        to_run
+        (to_run, fired)
     }
 
     /// A run finished: record it, and back off after a failure.
-    fn finished(&mut self, done: Done) -> Result<()> {
+    fn finished(&mut self, done: Done) {
         let now = self.clock.now();
         self.summary.runs += 1;
+        self.in_flight.remove(&done.instance);
         let Some(slot) = self.slots.get_mut(&done.instance) else {
-            return Ok(()); // deleted meanwhile
+            return; // deleted or unscheduled meanwhile
         };
-        slot.running = false;
         slot.state.last_run = Some(now);
         match &done.outcome {
             RunOutcome::Ok => {
                 slot.state.last_status = Some(Status::Ok);
                 slot.state.consecutive_failures = 0;
-                self.store.save_state(&slot.state)?;
             }
             RunOutcome::Failed(reason) => {
                 self.summary.failures += 1;
@@ -350,16 +400,32 @@ where
                 let planned = slot.state.next_fire;
                 let backed_off = slot.schedule.at_or_after(earliest);
                 tracing::warn!(instance = %done.instance, failures, "run failed: {reason}");
-                if slot.instance.paused {
-                    self.store.save_state(&slot.state)?;
-                } else if planned.is_none_or(|p| backed_off.is_some_and(|b| b > p)) {
+                let later = planned.is_some_and(|p| backed_off.is_some_and(|b| b > p));
+                if !slot.instance.paused && later {
                     let name = done.instance.clone();
-                    self.plan(&name, backed_off)?;
-                } else {
-                    self.store.save_state(&slot.state)?;
+                    self.replan(&name, backed_off);
                 }
             }
         }
-        Ok(())
+        self.persist(std::slice::from_ref(&done.instance));
     }
+}
+
+/// One run: wait for a slot, run, report. A panicking runner is reported
+/// as a failure (its instance is not left "running" for ever); a closed
+/// semaphore (shutdown) means the run never starts.
+async fn run_one(
+    runner: Arc<dyn Runner>,
+    semaphore: Arc<Semaphore>,
+    done: mpsc::UnboundedSender<Done>,
+    instance: String,
+) {
+    let Ok(_permit) = semaphore.acquire_owned().await else {
+        return;
+    };
+    let outcome = match tokio::spawn(runner.run(instance.clone())).await {
+        Ok(outcome) => outcome,
+        Err(e) => RunOutcome::Failed(format!("the run panicked: {e}")),
+    };
+    let _ = done.send(Done { instance, outcome });
 }

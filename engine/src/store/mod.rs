@@ -60,8 +60,14 @@ pub trait MeasurementStore: Send + Sync {
         until: DateTime<Utc>,
         accumulator: Accumulator,
     ) -> Result<Option<Aggregate>, StoreError>;
-    /// Whether `instance` has a measurement stamped exactly `at`.
-    fn exists_at(&self, instance: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Whether `instance` has a measurement (a successful one when
+    /// `successful`) stamped exactly `at`.
+    fn exists_at(
+        &self,
+        instance: &str,
+        at: DateTime<Utc>,
+        successful: bool,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A window aggregated by the store.
@@ -89,6 +95,11 @@ pub trait StateStore: Send + Sync {
     fn state(&self, instance: &str) -> Result<Option<InstanceState>, StoreError>;
     fn states(&self) -> Result<Vec<InstanceState>, StoreError>;
     fn save_state(&self, state: &InstanceState) -> Result<(), StoreError>;
-    /// A number that changes whenever another connection commits a change.
+    /// Save many states at once (one transaction where the backend can).
+    fn save_states(&self, states: &[&InstanceState]) -> Result<(), StoreError> {
+        states.iter().try_for_each(|s| self.save_state(s))
+    }
+    /// A number that changes whenever instances or measures change (in any
+    /// process); measurements do not change it.
     fn change_marker(&self) -> Result<i64, StoreError>;
 }

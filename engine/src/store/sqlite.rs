@@ -58,6 +58,19 @@ CREATE TABLE IF NOT EXISTS instance_state (
     instance TEXT PRIMARY KEY,
     state    TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS catalogue_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    v  INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO catalogue_version (id, v) VALUES (1, 0);
+CREATE TRIGGER IF NOT EXISTS instances_inserted AFTER INSERT ON instances
+    BEGIN UPDATE catalogue_version SET v = v + 1; END;
+CREATE TRIGGER IF NOT EXISTS instances_updated AFTER UPDATE ON instances
+    BEGIN UPDATE catalogue_version SET v = v + 1; END;
+CREATE TRIGGER IF NOT EXISTS instances_deleted AFTER DELETE ON instances
+    BEGIN UPDATE catalogue_version SET v = v + 1; END;
+CREATE TRIGGER IF NOT EXISTS measures_inserted AFTER INSERT ON measures
+    BEGIN UPDATE catalogue_version SET v = v + 1; END;
 CREATE INDEX IF NOT EXISTS measurements_by_instance_time ON measurements (instance, ts);
 CREATE INDEX IF NOT EXISTS measurements_by_time ON measurements (ts);
 CREATE INDEX IF NOT EXISTS measurements_by_measure_time ON measurements (measure_id, ts);
@@ -395,11 +408,18 @@ impl MeasurementStore for SqliteStore {
         Ok(Some(aggregate))
     }
 
-    fn exists_at(&self, instance: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+    fn exists_at(
+        &self,
+        instance: &str,
+        at: DateTime<Utc>,
+        successful: bool,
+    ) -> Result<bool, StoreError> {
         let conn = self.conn();
         Ok(conn
-            .prepare_cached("SELECT 1 FROM measurements WHERE instance = ?1 AND ts = ?2 LIMIT 1")?
-            .exists(params![instance, ms(at)])?)
+            .prepare_cached(
+                "SELECT 1 FROM measurements WHERE instance = ?1 AND ts = ?2 AND (?3 = 0 OR error IS NULL) LIMIT 1",
+            )?
+            .exists(params![instance, ms(at), successful])?)
     }
 }
 
@@ -411,11 +431,14 @@ fn label_filter(sel: &Selector, first: usize) -> (String, Vec<rusqlite::types::V
     let mut sql = String::new();
     let mut args = Vec::new();
     for (i, (k, v)) in sel.labels.iter().enumerate() {
-        let key = k.replace('"', "");
+        // The JSON path is a bound parameter, never spliced into the SQL.
+        let key = k.replace('\\', "\\\\").replace('"', "\\\"");
         sql.push_str(&format!(
-            " AND json_extract(labels, '$.\"{key}\"') = ?{}",
-            i + first
+            " AND json_extract(labels, ?{}) = ?{}",
+            first + 2 * i,
+            first + 2 * i + 1
         ));
+        args.push(format!("$.\"{key}\"").into());
         args.push(v.clone().into());
     }
     (sql, args)
@@ -441,23 +464,39 @@ impl StateStore for SqliteStore {
     }
 
     fn save_state(&self, state: &InstanceState) -> Result<(), StoreError> {
-        let conn = self.conn();
-        // Only for instances that still exist: a deleted instance's last run
-        // must not resurrect its state.
-        conn.prepare_cached(
-            "INSERT INTO instance_state (instance, state)
-             SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM instances WHERE name = ?1)
-             ON CONFLICT (instance) DO UPDATE SET state = excluded.state",
-        )?
-        .execute(params![
-            state.instance,
-            serde_json::to_string(state).map_err(err)?
-        ])?;
+        self.save_states(&[state])
+    }
+
+    fn save_states(&self, states: &[&InstanceState]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            // Only for instances that still exist: a deleted instance's last
+            // run must not resurrect its state.
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO instance_state (instance, state)
+                 SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM instances WHERE name = ?1)
+                 ON CONFLICT (instance) DO UPDATE SET state = excluded.state",
+            )?;
+            for state in states {
+                stmt.execute(params![
+                    state.instance,
+                    serde_json::to_string(state).map_err(err)?
+                ])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 
     fn change_marker(&self) -> Result<i64, StoreError> {
+        // Bumped by triggers on instances and measures only: measurements
+        // appended by other processes do not make the scheduler reload.
         let conn = self.conn();
-        Ok(conn.pragma_query_value(None, "data_version", |r| r.get(0))?)
+        Ok(
+            conn.query_row("SELECT v FROM catalogue_version WHERE id = 1", [], |r| {
+                r.get(0)
+            })?,
+        )
     }
 }
