@@ -164,6 +164,43 @@ fn register_create_run_query_sarif_and_junit() {
     let text = smm.ok(&["query", "pricing-tests"]);
     assert!(text.contains("66.6667"), "{text}");
     assert!(smm.fails(&["query", "nope"]).contains("no instance nope"));
+
+    // A standard derived measure, backfilled over the two stored runs.
+    let grade_def = workspace().join("measures/derived/sast-grade.toml");
+    smm.ok(&["measure", "register", path_str(&grade_def)]);
+    smm.ok(&[
+        "instance",
+        "create",
+        "grade",
+        "--measure",
+        "sast-grade",
+        "--label",
+        "team=payments",
+    ]);
+    let out = smm.ok(&["derive", "grade", "--since", "1h"]);
+    assert!(
+        out.contains("2 instants") && out.contains("2 new measurements"),
+        "{out}"
+    );
+    let out = smm.ok(&["derive", "grade", "--since", "1h"]);
+    assert!(out.contains("0 new measurements"), "idempotent: {out}");
+    let grades: Value = serde_json::from_str(&smm.ok(&["query", "grade", "--json"])).unwrap();
+    let n = sarif_results(&sarif);
+    let expected = match n {
+        0 => "A",
+        1..=5 => "B",
+        6..=15 => "C",
+        16..=30 => "D",
+        _ => "E",
+    };
+    assert!(
+        grades
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["text"] == expected),
+        "{n} findings: {grades}"
+    );
     assert!(
         smm.fails(&["query", "legacy-sast", "--since", "yesterday-ish"])
             .contains("--since")
