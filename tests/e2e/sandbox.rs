@@ -316,6 +316,12 @@ async fn compiled_components_are_cached_on_disk_and_a_bad_entry_is_recompiled() 
         std::fs::metadata(entry).unwrap().len() > 1000,
         "the entry was rewritten"
     );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(entry.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "the cache is private: {mode:o}");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

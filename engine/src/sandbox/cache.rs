@@ -21,6 +21,15 @@ impl CompileCache {
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let dir = root.join(format!("wasmtime-48.0.8-{:016x}", hasher.finish()));
         std::fs::create_dir_all(&dir)?;
+        // Whoever can write here can make the engine run native code:
+        // keep the cache private to the engine's user.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for d in [root, dir.as_path()] {
+                std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))?;
+            }
+        }
         Ok(Self { dir })
     }
 
@@ -55,7 +64,9 @@ impl CompileCache {
 
     fn store(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let tmp = tempfile_in(&self.dir)?;
-        std::fs::write(&tmp, bytes)?;
+        let mut file = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()?;
         std::fs::rename(&tmp, path)
     }
 }
