@@ -114,6 +114,22 @@ pub fn validate_name(name: &str) -> Result<(), String> {
 }
 
 impl InstanceSpec {
+    /// A spec with no labels, schedule, time zone or grants, default limits
+    /// and catch-up; set the other fields with struct update syntax.
+    pub fn new(name: impl Into<String>, measure: impl Into<String>, config: Value) -> Self {
+        InstanceSpec {
+            name: name.into(),
+            measure: measure.into(),
+            config,
+            labels: BTreeMap::new(),
+            schedule: None,
+            timezone: None,
+            grants: Vec::new(),
+            limits: LimitOverrides::default(),
+            catch_up: CatchUp::default(),
+        }
+    }
+
     /// Checks that need no catalogue lookup: name, labels, schedule, grants, limits.
     pub(crate) fn check_shape(&self) -> Result<(), CatalogueError> {
         let invalid = |reason: String| CatalogueError::InvalidInstance {

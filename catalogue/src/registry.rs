@@ -277,12 +277,10 @@ impl<S: CatalogueStore> Catalogue<S> {
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
-    use std::collections::BTreeMap;
 
     use serde_json::json;
 
     use super::*;
-    use crate::instance::LimitOverrides;
     use crate::metadata::{MeasureKind, RawMetadata, Scale};
     use crate::store::StoreError;
 
@@ -379,17 +377,7 @@ mod tests {
     }
 
     fn spec(name: &str, measure: &str, config: serde_json::Value) -> InstanceSpec {
-        InstanceSpec {
-            name: name.into(),
-            measure: measure.into(),
-            config,
-            labels: BTreeMap::new(),
-            schedule: None,
-            timezone: None,
-            grants: vec![],
-            limits: LimitOverrides::default(),
-            catch_up: Default::default(),
-        }
+        InstanceSpec::new(name, measure, config)
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use smm_catalogue::{InstanceSpec, LimitOverrides};
+use smm_catalogue::InstanceSpec;
 use smm_engine::sandbox::{Limits, Sandbox, SandboxConfig, sha256_hex};
 use smm_engine::{Engine, Home};
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -154,15 +154,13 @@ fn main() {
     rt.block_on(engine.register_file(&wasm_path)).unwrap();
     engine
         .create_instance(InstanceSpec {
-            name: "bench".into(),
-            measure: "probe".into(),
-            config: json!({"behaviour": "constant", "value": 1}),
             labels: BTreeMap::from([("team".to_string(), "bench".to_string())]),
-            schedule: None,
-            timezone: None,
             grants: grants.clone(),
-            limits: LimitOverrides::default(),
-            catch_up: Default::default(),
+            ..InstanceSpec::new(
+                "bench",
+                "probe",
+                json!({"behaviour": "constant", "value": 1}),
+            )
         })
         .unwrap();
     let run = measure(

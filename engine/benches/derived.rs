@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde_json::json;
-use smm_catalogue::{Implementation, InstanceSpec, LimitOverrides};
+use smm_catalogue::{Implementation, InstanceSpec};
 use smm_engine::{Engine, Home};
 
 const ROWS: i64 = 1_000_000;
@@ -40,17 +40,7 @@ fn main() {
             .unwrap();
         rt.block_on(engine.register_file(&def)).unwrap();
         engine
-            .create_instance(InstanceSpec {
-                name: id.into(),
-                measure: id.into(),
-                config: json!({}),
-                labels: Default::default(),
-                schedule: None,
-                timezone: None,
-                grants: vec![],
-                limits: LimitOverrides::default(),
-                catch_up: Default::default(),
-            })
+            .create_instance(InstanceSpec::new(id, id, json!({})))
             .unwrap();
     }
 

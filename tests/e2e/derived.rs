@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use smm_catalogue::{InstanceSpec, LimitOverrides};
+use smm_catalogue::InstanceSpec;
 use smm_engine::store::MeasurementStore;
 use smm_engine::{Engine, Home, Measurement, Query};
 use smm_tests::component;
@@ -51,18 +51,11 @@ impl World {
     ) {
         self.engine
             .create_instance(InstanceSpec {
-                name: name.into(),
-                measure: measure.into(),
-                config,
                 labels: labels
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
-                schedule: None,
-                timezone: None,
-                grants: vec![],
-                limits: LimitOverrides::default(),
-                catch_up: Default::default(),
+                ..InstanceSpec::new(name, measure, config)
             })
             .unwrap();
     }

@@ -2,7 +2,6 @@
 //! engine's sandbox: each misbehaviour becomes a stored error measurement
 //! with the right reason, within the deadline, and the engine goes on.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -42,15 +41,9 @@ impl Probe {
     ) {
         self.engine
             .create_instance(InstanceSpec {
-                name: name.into(),
-                measure: "probe".into(),
-                config,
-                labels: BTreeMap::new(),
-                schedule: None,
-                timezone: None,
                 grants,
                 limits,
-                catch_up: Default::default(),
+                ..InstanceSpec::new(name, "probe", config)
             })
             .unwrap();
     }
@@ -299,17 +292,11 @@ async fn compiled_components_are_cached_on_disk_and_a_bad_entry_is_recompiled() 
     std::fs::write(entry, b"not a compiled component").unwrap();
     let engine = Engine::open(&Home::new(home.path())).unwrap();
     engine
-        .create_instance(InstanceSpec {
-            name: "c".into(),
-            measure: "probe".into(),
-            config: json!({"behaviour": "constant", "value": 3.0}),
-            labels: BTreeMap::new(),
-            schedule: None,
-            timezone: None,
-            grants: vec![],
-            limits: LimitOverrides::default(),
-            catch_up: Default::default(),
-        })
+        .create_instance(InstanceSpec::new(
+            "c",
+            "probe",
+            json!({"behaviour": "constant", "value": 3.0}),
+        ))
         .unwrap();
     assert_eq!(engine.run("c").await.unwrap().value, Some(3.0));
     assert!(
