@@ -62,11 +62,17 @@ impl Home {
     }
 }
 
+/// Derived instances in dependency order, as of a catalogue version.
+type Dependents = Arc<Vec<(Instance, smm_catalogue::DerivedDefinition)>>;
+
 pub struct Engine {
     catalogue: Catalogue<Arc<SqliteStore>>,
     measurements: Arc<dyn MeasurementStore>,
     sandbox: Sandbox,
     defaults: Limits,
+    /// `derived_instances()` cached against the catalogue version, so that
+    /// a run does not re-read every instance to find its dependents.
+    dependents: std::sync::Mutex<Option<(i64, Dependents)>>,
 }
 
 impl Engine {
@@ -89,6 +95,7 @@ impl Engine {
     pub fn with_parts(store: Arc<SqliteStore>, sandbox: Sandbox) -> Engine {
         Engine {
             measurements: store.clone(),
+            dependents: std::sync::Mutex::new(None),
             catalogue: Catalogue::new(store),
             sandbox,
             defaults: Limits::default(),
@@ -288,8 +295,8 @@ impl Engine {
         if fresh.is_empty() {
             return Ok(());
         }
-        let dependents = self.derived_instances()?;
-        for (instance, definition) in &dependents {
+        let dependents = self.dependents()?;
+        for (instance, definition) in dependents.iter() {
             let mut instants: Vec<chrono::DateTime<Utc>> = fresh
                 .iter()
                 .filter(|m| {
@@ -315,6 +322,23 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// [`Engine::derived_instances`], recomputed only when the catalogue
+    /// version (bumped by any change to instances or measures, from any
+    /// process) has moved.
+    fn dependents(&self) -> Result<Dependents, EngineError> {
+        use crate::store::StateStore;
+        let version = self.store().change_marker()?;
+        let mut cache = self.dependents.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((v, d)) = cache.as_ref()
+            && *v == version
+        {
+            return Ok(d.clone());
+        }
+        let d = Arc::new(self.derived_instances()?);
+        *cache = Some((version, d.clone()));
+        Ok(d)
     }
 
     /// Every instance (not paused) of a derived measure, with its
