@@ -73,6 +73,8 @@ pub struct Engine {
     /// `derived_instances()` cached against the catalogue version, so that
     /// a run does not re-read every instance to find its dependents.
     dependents: std::sync::Mutex<Option<(i64, Dependents)>>,
+    /// Measure versions by `(id, version)`: immutable once registered.
+    records: std::sync::Mutex<std::collections::HashMap<(String, semver::Version), MeasureRecord>>,
 }
 
 impl Engine {
@@ -96,6 +98,7 @@ impl Engine {
         Engine {
             measurements: store.clone(),
             dependents: std::sync::Mutex::new(None),
+            records: std::sync::Mutex::new(std::collections::HashMap::new()),
             catalogue: Catalogue::new(store),
             sandbox,
             defaults: Limits::default(),
@@ -192,11 +195,23 @@ impl Engine {
         Ok(stored)
     }
 
+    /// The measure version an instance is pinned to. Cached for the life of
+    /// the engine: what `id@version` names never changes.
     fn record_of(&self, instance: &Instance) -> Result<MeasureRecord, EngineError> {
-        Ok(self.catalogue.resolve(&smm_catalogue::MeasureRef {
-            id: instance.measure_id.clone(),
-            version: Some(instance.measure_version.clone()),
-        })?)
+        let key = (
+            instance.measure_id.clone(),
+            instance.measure_version.clone(),
+        );
+        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = records.get(&key) {
+            return Ok(r.clone());
+        }
+        let record = self.catalogue.resolve(&smm_catalogue::MeasureRef {
+            id: key.0.clone(),
+            version: Some(key.1.clone()),
+        })?;
+        records.insert(key, record.clone());
+        Ok(record)
     }
 
     fn blank(instance: &Instance, at: chrono::DateTime<Utc>) -> Measurement {

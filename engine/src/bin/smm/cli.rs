@@ -35,7 +35,7 @@ enum Command {
     /// Register and inspect measures.
     #[command(subcommand)]
     Measure(MeasureCmd),
-    /// Create and list measure instances.
+    /// Create, list, pause, resume and delete measure instances.
     #[command(subcommand)]
     Instance(InstanceCmd),
     /// Run an instance now, store its measurement and print it.
