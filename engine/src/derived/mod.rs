@@ -92,8 +92,7 @@ pub fn evaluate(
             percentile,
             group_by,
         } => {
-            let window = parse_window("window", window).map_err(StoreError::from)?;
-            let after = at - chrono::Duration::from_std(window).unwrap_or_default();
+            let after = window_start(window, at)?;
             let selector = selector(input, instance);
             if group_by.is_empty()
                 && let Some(agg) = store.aggregate(&selector, after, at, *accumulator)?
@@ -150,8 +149,7 @@ pub fn evaluate(
             window,
             predicate,
         } => {
-            let window = parse_window("window", window).map_err(StoreError::from)?;
-            let after = at - chrono::Duration::from_std(window).unwrap_or_default();
+            let after = window_start(window, at)?;
             let rows = store.window(&selector(input, instance), after, at, false)?;
             let values: Vec<f64> = rows.iter().map(|r| r.value).collect();
             let matching: Vec<i64> = rows
@@ -168,6 +166,12 @@ pub fn evaluate(
         }
         _ => Ok(vec![point_in_time(definition, instance, at, store)?]),
     }
+}
+
+/// The exclusive start of the window of length `window` ending at `at`.
+fn window_start(window: &str, at: DateTime<Utc>) -> Result<DateTime<Utc>, StoreError> {
+    let window = parse_window("window", window).map_err(StoreError::from)?;
+    Ok(at - chrono::Duration::from_std(window).unwrap_or_default())
 }
 
 /// Up to this many input measurements are listed one by one in provenance;
