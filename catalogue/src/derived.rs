@@ -10,7 +10,7 @@
 //! scale = "ratio"
 //!
 //! [derived]
-//! kind = "ratio"                 # collective | binary | ratio | rescaled | counting | grade | ranking
+//! kind = "ratio"                 # collective | binary | ratio | rescaled | counting | grade | ranking | expression
 //! max_age = "2d"                 # an input older than this makes the result an error
 //! numerator = { measure = "escaped-defects" }
 //! denominator = { measure = "deployments", labels = { env = "prod" } }
@@ -187,6 +187,12 @@ pub enum DerivedKind {
         input: InputRef,
         intervals: Vec<Interval>,
     },
+    /// A small arithmetic expression over named inputs, e.g.
+    /// `100 * failed / deployed` (a convenience over binary/ratio/rescaled).
+    Expression {
+        inputs: BTreeMap<String, InputRef>,
+        expression: String,
+    },
 }
 
 fn one() -> f64 {
@@ -235,7 +241,7 @@ pub fn parse_window(what: &str, s: &str) -> Result<Duration, String> {
 
 impl DerivedDefinition {
     /// Every input, named as in the definition.
-    pub fn inputs(&self) -> Vec<(&'static str, &InputRef)> {
+    pub fn inputs(&self) -> Vec<(&str, &InputRef)> {
         match &self.kind {
             DerivedKind::Collective { input, .. }
             | DerivedKind::Rescaled { input, .. }
@@ -249,6 +255,9 @@ impl DerivedDefinition {
                 ..
             } => {
                 vec![("numerator", numerator), ("denominator", denominator)]
+            }
+            DerivedKind::Expression { inputs, .. } => {
+                inputs.iter().map(|(n, i)| (n.as_str(), i)).collect()
             }
         }
     }
@@ -352,6 +361,27 @@ impl DerivedDefinition {
                     }
                 }
             }
+            DerivedKind::Expression { inputs, expression } => {
+                match crate::expression::Expr::parse(expression) {
+                    Err(e) => problems.push(format!("expression {expression:?}: {e}")),
+                    Ok(e) => {
+                        let used = e.names();
+                        for name in &used {
+                            if !inputs.contains_key(name) {
+                                problems.push(format!(
+                                    "expression {expression:?} reads `{name}`, which is not in `inputs`"
+                                ));
+                            }
+                        }
+                        for name in inputs.keys() {
+                            if !used.contains(name) {
+                                problems
+                                    .push(format!("input `{name}` is not used by the expression"));
+                            }
+                        }
+                    }
+                }
+            }
             DerivedKind::Binary { .. } | DerivedKind::Ratio { .. } => {}
         }
         problems
@@ -424,6 +454,7 @@ fn unknown_keys(text: &str, kind: &DerivedKind) -> Vec<String> {
         DerivedKind::Rescaled { .. } => &["input", "offset", "multiplier"],
         DerivedKind::Counting { .. } => &["input", "window", "predicate"],
         DerivedKind::Grade { .. } | DerivedKind::Ranking { .. } => &["input", "intervals"],
+        DerivedKind::Expression { .. } => &["inputs", "expression"],
     };
     let Ok(table) = text.parse::<toml::Table>() else {
         return Vec::new();
@@ -453,6 +484,7 @@ fn kind_name(k: &DerivedKind) -> &'static str {
         DerivedKind::Counting { .. } => "counting",
         DerivedKind::Grade { .. } => "grade",
         DerivedKind::Ranking { .. } => "ranking",
+        DerivedKind::Expression { .. } => "expression",
     }
 }
 
@@ -553,6 +585,21 @@ percent = true
         assert!(err.contains("kebab-case"), "{err}");
         let err = derived("kind = \"ratio\"\nnumerator = { measure = \"a\" }\ndenominator = { measure = \"b\" }\ntypo = 1").unwrap_err().to_string();
         assert!(err.contains("typo"), "{err}");
+    }
+
+    #[test]
+    fn expressions_are_checked_against_their_inputs() {
+        let ok = derived("kind = \"expression\"\nexpression = \"100 * failed / deployed\"\ninputs = { failed = { measure = \"f\" }, deployed = { measure = \"d\" } }").unwrap();
+        assert_eq!(ok.definition.inputs().len(), 2);
+        let err = derived("kind = \"expression\"\nexpression = \"100 * faild / deployed\"\ninputs = { failed = { measure = \"f\" }, deployed = { measure = \"d\" } }").unwrap_err().to_string();
+        assert!(
+            err.contains("reads `faild`") && err.contains("`failed` is not used"),
+            "{err}"
+        );
+        let err = derived("kind = \"expression\"\nexpression = \"100 *\"\ninputs = {}")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("column"), "{err}");
     }
 
     #[test]

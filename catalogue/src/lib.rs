@@ -15,6 +15,7 @@
 
 pub mod derived;
 mod error;
+pub mod expression;
 mod instance;
 mod metadata;
 mod registry;

@@ -157,7 +157,15 @@ async fn a_ratio_is_recomputed_as_its_inputs_arrive_with_provenance() {
         "provenance names both inputs"
     );
 
-    // A derived measure over a derived measure is recomputed too.
+    // The same with the expression form, and a derived measure over a
+    // derived measure is recomputed too.
+    w.define(
+        "cfr-expr.toml",
+        "kind = \"expression\"\nexpression = \"100 * failed / (deployed + 0)\"\ninputs = { failed = { measure = \"probe\", labels = { series = \"failed\" } }, deployed = { measure = \"probe\", labels = { series = \"deployed\" } } }",
+    )
+    .await
+    .unwrap();
+    w.instance("cfr-expr", "cfr-expr", json!({}), &[("team", "pay")]);
     w.define(
         "cfr-fraction.toml",
         "kind = \"rescaled\"\ninput = { measure = \"change-failure-rate\" }\nmultiplier = 0.01",
@@ -173,6 +181,8 @@ async fn a_ratio_is_recomputed_as_its_inputs_arrive_with_provenance() {
     w.engine.run("failed").await.unwrap();
     let chained = w.rows("cfr-fraction");
     assert_eq!(chained.last().unwrap().value, Some(0.25), "{chained:?}");
+    let expr = w.rows("cfr-expr");
+    assert_eq!(expr.last().unwrap().value, Some(25.0), "{expr:?}");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Derived measures: computed from stored measurements, one file per SMM
 //! kind (`collective`, `binary`, `ratio`, `rescaled`, `counting`, `grade`,
-//! `ranking`); this module aligns the inputs in time and records provenance.
+//! `ranking`) and for the expression form (`expression`); this module
+//! aligns the inputs in time and records provenance.
 //!
 //! Time alignment (Architecture Invariant): a derived value at time `t`
 //! uses, per input, the latest successful measurement at or before `t`
@@ -14,6 +15,7 @@
 pub mod binary;
 pub mod collective;
 pub mod counting;
+pub mod expression;
 pub mod grade;
 pub mod ranking;
 pub mod ratio;
@@ -244,6 +246,7 @@ fn point_in_time(
 ) -> Result<Derived, StoreError> {
     let max_age = definition.max_age();
     let mut values = Vec::new();
+    let mut named = BTreeMap::new();
     let mut provenance = Vec::new();
     for (name, input) in definition.inputs() {
         let Some(m) = store.latest(&selector(input, instance), at)? else {
@@ -286,6 +289,7 @@ fn point_in_time(
             ));
         };
         values.push(v);
+        named.insert(name, v);
     }
     let details = json!({"inputs": provenance});
     let computed: Result<Derived, String> =
@@ -309,6 +313,9 @@ fn point_in_time(
             }
             DerivedKind::Ranking { intervals, .. } => {
                 ranking::rank(values[0], intervals).map(|v| Derived::ok(v, details.clone()))
+            }
+            DerivedKind::Expression { expression, .. } => {
+                expression::evaluate(expression, &named).map(|v| Derived::ok(v, details.clone()))
             }
             DerivedKind::Collective { .. } | DerivedKind::Counting { .. } => {
                 unreachable!("window kinds")
