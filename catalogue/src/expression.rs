@@ -93,26 +93,46 @@ impl Parser {
         self.tokens.get(self.pos).map_or(self.len, |(at, _)| *at) + 1
     }
 
-    /// sum := product (('+' | '-') product)*
-    fn sum(&mut self) -> Result<Expr, String> {
-        let mut left = self.product()?;
-        while let Some(Token::Op(c @ ('+' | '-'))) = self.peek() {
-            let op = if *c == '+' { Op::Add } else { Op::Sub };
+    /// One left-associative precedence level: `next (op next)*`, where
+    /// `ops` maps an operator character to its [`Op`].
+    fn level(
+        &mut self,
+        ops: fn(char) -> Option<Op>,
+        next: fn(&mut Self) -> Result<Expr, String>,
+    ) -> Result<Expr, String> {
+        let mut left = next(self)?;
+        while let Some(op) = match self.peek() {
+            Some(Token::Op(c)) => ops(*c),
+            _ => None,
+        } {
             self.pos += 1;
-            left = Expr::Binary(Box::new(left), op, Box::new(self.product()?));
+            left = Expr::Binary(Box::new(left), op, Box::new(next(self)?));
         }
         Ok(left)
     }
 
+    /// sum := product (('+' | '-') product)*
+    fn sum(&mut self) -> Result<Expr, String> {
+        self.level(
+            |c| match c {
+                '+' => Some(Op::Add),
+                '-' => Some(Op::Sub),
+                _ => None,
+            },
+            Self::product,
+        )
+    }
+
     /// product := unary (('*' | '/') unary)*
     fn product(&mut self) -> Result<Expr, String> {
-        let mut left = self.unary()?;
-        while let Some(Token::Op(c @ ('*' | '/'))) = self.peek() {
-            let op = if *c == '*' { Op::Mul } else { Op::Div };
-            self.pos += 1;
-            left = Expr::Binary(Box::new(left), op, Box::new(self.unary()?));
-        }
-        Ok(left)
+        self.level(
+            |c| match c {
+                '*' => Some(Op::Mul),
+                '/' => Some(Op::Div),
+                _ => None,
+            },
+            Self::unary,
+        )
     }
 
     /// unary := '-' unary | atom
