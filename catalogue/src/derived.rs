@@ -21,7 +21,7 @@
 //! intervals) and the dependency graph of all registered derived measures
 //! has no cycle.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -475,7 +475,9 @@ fn unknown_keys(text: &str, kind: &DerivedKind) -> Vec<String> {
         .collect()
 }
 
-fn kind_name(k: &DerivedKind) -> &'static str {
+/// The SMM kind's name (`collective`, `ratio`, ...; `expression` for the
+/// expression form).
+pub fn kind_name(k: &DerivedKind) -> &'static str {
     match k {
         DerivedKind::Collective { .. } => "collective",
         DerivedKind::Binary { .. } => "binary",
@@ -494,33 +496,6 @@ fn input_names(d: &DerivedDefinition) -> String {
         .map(|(_, i)| i.measure.as_str())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Find a dependency cycle through `start` in the graph `edges` (measure id
-/// → ids of its inputs); returns it as `a -> b -> a`.
-pub fn find_cycle(start: &str, edges: &BTreeMap<String, BTreeSet<String>>) -> Option<String> {
-    fn walk(
-        node: &str,
-        start: &str,
-        edges: &BTreeMap<String, BTreeSet<String>>,
-        path: &mut Vec<String>,
-        seen: &mut BTreeSet<String>,
-    ) -> bool {
-        for next in edges.get(node).into_iter().flatten() {
-            path.push(next.clone());
-            if next == start {
-                return true;
-            }
-            if seen.insert(next.clone()) && walk(next, start, edges, path, seen) {
-                return true;
-            }
-            path.pop();
-        }
-        false
-    }
-    let mut path = vec![start.to_string()];
-    let mut seen = BTreeSet::new();
-    walk(start, start, edges, &mut path, &mut seen).then(|| path.join(" -> "))
 }
 
 #[cfg(test)]
@@ -627,18 +602,5 @@ percent = true
             rank: None,
         };
         assert!(!open_below.contains(0.0) && open_below.contains(1e300));
-    }
-
-    #[test]
-    fn cycles_are_found_and_printed() {
-        let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        g.insert("a".into(), ["b".into()].into());
-        g.insert("b".into(), ["c".into(), "x".into()].into());
-        g.insert("c".into(), ["a".into()].into());
-        assert_eq!(find_cycle("a", &g).as_deref(), Some("a -> b -> c -> a"));
-        g.insert("c".into(), ["x".into()].into());
-        assert_eq!(find_cycle("a", &g), None);
-        g.insert("s".into(), ["s".into()].into());
-        assert_eq!(find_cycle("s", &g).as_deref(), Some("s -> s"));
     }
 }

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use crate::store::StoreError;
+use crate::store_error::StoreError;
 
 /// One configuration value that does not fit a schema, located by JSON pointer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,16 +16,20 @@
 pub mod derived;
 mod error;
 pub mod expression;
+mod graph;
 mod instance;
 mod metadata;
 mod registry;
 mod schema;
 mod store;
+mod store_error;
 
 pub use derived::{DerivedDefinition, DerivedKind, DerivedMeasure};
 pub use error::{CatalogueError, Violation};
+pub use graph::DependencyGraph;
 pub use instance::{CatchUp, Instance, InstanceSpec, LimitOverrides, validate_name};
 pub use metadata::{MeasureKind, MeasureMetadata, RawMetadata, Scale};
 pub use registry::{Catalogue, MeasureRef, Registration};
 pub use schema::ConfigSchema;
-pub use store::{CatalogueStore, Implementation, MeasureRecord, StoreError};
+pub use store::{CatalogueStore, Implementation, MeasureRecord};
+pub use store_error::{StoreError, StoreErrorKind};

@@ -2,14 +2,14 @@
 
 use chrono::Utc;
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use crate::derived::{DerivedMeasure, find_cycle};
+use crate::derived::DerivedMeasure;
 use crate::error::CatalogueError;
+use crate::graph::DependencyGraph;
 use crate::instance::{Instance, InstanceSpec};
 use crate::metadata::MeasureMetadata;
 use crate::schema::ConfigSchema;
 use crate::store::{CatalogueStore, Implementation, MeasureRecord};
+use crate::store_error::StoreError;
 
 /// A parsed `id[@version]` reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,9 +97,10 @@ impl<S: CatalogueStore> Catalogue<S> {
         }
         // Another process registered this id@version in the meantime.
         let old = self.existing(&record.metadata)?.ok_or_else(|| {
-            CatalogueError::Store(
-                format!("{} vanished while registering", record.reference()).into(),
-            )
+            CatalogueError::Store(StoreError::conflict(format!(
+                "{} vanished while registering",
+                record.reference()
+            )))
         })?;
         Self::same_bytes(old, &record.metadata, sha256)
     }
@@ -162,18 +163,12 @@ impl<S: CatalogueStore> Catalogue<S> {
                 Implementation::Wasm { .. } => Err(conflict("a component")),
             };
         }
-        let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for r in self.store.list_measures()? {
-            if let Implementation::Derived { definition } = &r.implementation {
-                let e = edges.entry(r.metadata.id.clone()).or_default();
-                e.extend(definition.inputs().iter().map(|(_, i)| i.measure.clone()));
-            }
-        }
-        edges
-            .entry(metadata.id.clone())
-            .or_default()
-            .extend(definition.inputs().iter().map(|(_, i)| i.measure.clone()));
-        if let Some(cycle) = find_cycle(&metadata.id, &edges) {
+        let mut graph = DependencyGraph::of(&self.store.list_measures()?);
+        graph.add(
+            &metadata.id,
+            definition.inputs().iter().map(|(_, i)| i.measure.as_str()),
+        );
+        if let Some(cycle) = graph.cycle_through(&metadata.id) {
             return Err(CatalogueError::Cycle {
                 measure: format!("{}@{}", metadata.id, metadata.version),
                 cycle,

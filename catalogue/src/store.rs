@@ -6,8 +6,7 @@ use crate::derived::DerivedDefinition;
 use crate::instance::Instance;
 use crate::metadata::MeasureMetadata;
 
-/// Errors of a storage backend, kept opaque to the catalogue.
-pub type StoreError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use crate::store_error::StoreError;
 
 /// How a measure is computed.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -32,6 +31,15 @@ impl MeasureRecord {
     /// `id@version`.
     pub fn reference(&self) -> String {
         format!("{}@{}", self.metadata.id, self.metadata.version)
+    }
+
+    /// The SMM kind as users name it: `direct` for a component, the derived
+    /// kind (`collective`, `ratio`, `grade`, ...) for a derived measure.
+    pub fn smm_kind(&self) -> &'static str {
+        match &self.implementation {
+            Implementation::Wasm { .. } => self.metadata.kind.as_str(),
+            Implementation::Derived { definition } => crate::derived::kind_name(&definition.kind),
+        }
     }
 }
 

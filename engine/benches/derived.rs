@@ -27,6 +27,10 @@ fn main() {
     let runs = if quick { 3 } else { 15 };
     let home = tempfile::tempdir().unwrap();
     let engine = Engine::open(&Home::new(home.path())).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let def = home.path().join("avg.toml");
     for (id, acc) in [("avg-30d", "average"), ("median-30d", "median")] {
         std::fs::write(
@@ -34,10 +38,6 @@ fn main() {
             format!("[measure]\nid = \"{id}\"\nversion = \"1.0.0\"\nname = \"{id}\"\nunit = \"1\"\nscale = \"ratio\"\n[derived]\nkind = \"collective\"\naccumulator = \"{acc}\"\nwindow = \"30d\"\ninput = {{ measure = \"lead-time\" }}\n"),
         )
         .unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
         rt.block_on(engine.register_file(&def)).unwrap();
         engine
             .create_instance(InstanceSpec::new(id, id, json!({})))
@@ -54,8 +54,8 @@ fn main() {
     {
         let mut insert = tx
             .prepare(
-                "INSERT INTO measurements (instance, measure_id, measure_version, ts, value, labels, duration_ms)
-                 VALUES (?1, ?2, '1.0.0', ?3, ?4, '{\"team\":\"a\"}', 0)",
+                "INSERT INTO measurements (id, instance, measure_id, measure_version, ts, value, labels, duration_ms)
+                 VALUES (printf('%032x', ?5), ?1, ?2, '1.0.0', ?3, ?4, '{\"team\":\"a\"}', 0)",
             )
             .unwrap();
         for i in 0..rows {
@@ -65,7 +65,8 @@ fn main() {
                     "svc",
                     "lead-time",
                     ts,
-                    (i % 97) as f64 * 1.5
+                    (i % 97) as f64 * 1.5,
+                    i
                 ])
                 .unwrap();
         }
@@ -75,11 +76,18 @@ fn main() {
                     "svc",
                     "lead-time",
                     now - span - 1000 - i,
-                    1e6
+                    1e6,
+                    rows + 2 * i
                 ])
                 .unwrap();
             insert
-                .execute(rusqlite::params!["other", "other-measure", now - i, 1e6])
+                .execute(rusqlite::params![
+                    "other",
+                    "other-measure",
+                    now - i,
+                    1e6,
+                    rows + 2 * i + 1
+                ])
                 .unwrap();
         }
     }
@@ -109,9 +117,14 @@ fn main() {
         let mut value = 0.0;
         for _ in 0..runs {
             let t = Instant::now();
-            let d =
-                smm_engine::derived::evaluate(&definition, &instance, at, engine.store().as_ref())
-                    .unwrap();
+            let d = rt
+                .block_on(smm_engine::derived::evaluate(
+                    &definition,
+                    &instance,
+                    at,
+                    engine.measurements().as_ref(),
+                ))
+                .unwrap();
             times.push(t.elapsed());
             value = d[0].value.unwrap();
         }

@@ -104,8 +104,7 @@ fn main() {
         }));
         // Loading plans and persists 100k next fire times; wait for it.
         let reader = SqliteStore::open(&path).unwrap();
-        use smm_engine::store::StateStore;
-        while reader.states().unwrap().len() < total {
+        while reader.states_now().unwrap().len() < total {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let loaded_in = started.elapsed();

@@ -9,8 +9,10 @@
 //! - [`derived`]: SMM derived measures, one file per kind, time alignment.
 //! - [`scheduler`]: `smm serve`: cron fire times, no overlap, backoff, catch-up.
 //! - [`shutdown`]: SIGINT/SIGTERM as a future.
+//! - [`conformance`]: the suite every measurement backend passes.
 //! - `src/bin/smm/`: the `smm` command line, a thin layer over [`Engine`].
 
+pub mod conformance;
 pub mod derived;
 pub mod engine;
 pub mod measurement;
@@ -19,5 +21,5 @@ pub mod scheduler;
 pub mod shutdown;
 pub mod store;
 
-pub use engine::{Engine, EngineError, EngineRunner, Home};
+pub use engine::{Engine, EngineError, EngineRunner, Home, Recorded};
 pub use measurement::{Measurement, Query};

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use smm_catalogue::InstanceSpec;
-use smm_engine::store::MeasurementStore;
 use smm_engine::{Engine, Home, Measurement, Query};
 use smm_tests::component;
 
@@ -70,23 +69,28 @@ impl World {
         );
     }
 
-    fn rows(&self, instance: &str) -> Vec<Measurement> {
+    async fn rows(&self, instance: &str) -> Vec<Measurement> {
         self.engine
             .query(&Query {
                 instance: Some(instance.into()),
                 ..Query::default()
             })
+            .await
             .unwrap()
     }
 
     /// Store a probe measurement stamped `at` (history written directly).
-    fn past(&self, instance: &str, at: DateTime<Utc>, value: f64, labels: &[(&str, &str)]) {
-        let m = Measurement {
-            seq: None,
+    async fn past(&self, instance: &str, at: DateTime<Utc>, value: f64, labels: &[(&str, &str)]) {
+        let mut m = Measurement {
+            id: String::new(),
             instance: instance.into(),
             measure: "probe@1.0.0".into(),
             measure_id: "probe".into(),
             measure_version: "1.0.0".into(),
+            measure_name: "probe".into(),
+            unit: "1".into(),
+            kind: "direct".into(),
+            scale: "ratio".into(),
             timestamp: at,
             observed_at: None,
             value: Some(value),
@@ -100,7 +104,8 @@ impl World {
             error_kind: None,
             duration_ms: 0.0,
         };
-        self.engine.store().append(&m).unwrap();
+        m.seal();
+        self.engine.measurements().append(&[m]).await.unwrap();
     }
 }
 
@@ -122,7 +127,7 @@ async fn a_ratio_is_recomputed_as_its_inputs_arrive_with_provenance() {
     w.instance("cfr", "change-failure-rate", json!({}), &[("team", "pay")]);
 
     w.engine.run("deployed").await.unwrap();
-    let rows = w.rows("cfr");
+    let rows = w.rows("cfr").await;
     assert_eq!(rows.len(), 1, "recomputed when the denominator arrived");
     assert_eq!(rows[0].error_kind.as_deref(), Some("missing-input"));
     assert!(
@@ -136,7 +141,7 @@ async fn a_ratio_is_recomputed_as_its_inputs_arrive_with_provenance() {
     );
 
     let failed = w.engine.run("failed").await.unwrap();
-    let rows = w.rows("cfr");
+    let rows = w.rows("cfr").await;
     assert_eq!(rows.len(), 2);
     let cfr = &rows[1];
     assert_eq!(cfr.value, Some(100.0 * 3.0 / 12.0));
@@ -149,11 +154,11 @@ async fn a_ratio_is_recomputed_as_its_inputs_arrive_with_provenance() {
         .as_array()
         .unwrap()
         .clone();
-    let seqs: Vec<i64> = inputs.iter().map(|i| i["seq"].as_i64().unwrap()).collect();
-    let deployed_seq = w.rows("deployed")[0].seq.unwrap();
+    let ids: Vec<&str> = inputs.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    let deployed_id = w.rows("deployed").await[0].id.clone();
     assert_eq!(
-        seqs,
-        vec![failed.seq.unwrap(), deployed_seq],
+        ids,
+        vec![failed.id.as_str(), deployed_id.as_str()],
         "provenance names both inputs"
     );
 
@@ -179,9 +184,9 @@ async fn a_ratio_is_recomputed_as_its_inputs_arrive_with_provenance() {
         &[("team", "pay")],
     );
     w.engine.run("failed").await.unwrap();
-    let chained = w.rows("cfr-fraction");
+    let chained = w.rows("cfr-fraction").await;
     assert_eq!(chained.last().unwrap().value, Some(0.25), "{chained:?}");
-    let expr = w.rows("cfr-expr");
+    let expr = w.rows("cfr-expr").await;
     assert_eq!(expr.last().unwrap().value, Some(25.0), "{expr:?}");
 }
 
@@ -195,19 +200,23 @@ async fn zero_denominators_and_stale_inputs_are_errors_not_numbers() {
     .await
     .unwrap();
     w.instance("pd", "per-deploy", json!({}), &[]);
-    w.past("a", t0() - Duration::minutes(10), 5.0, &[("s", "a")]);
-    w.past("b", t0() - Duration::minutes(61), 2.0, &[("s", "b")]);
-    w.past("b", t0() - Duration::minutes(5), 0.0, &[("s", "b")]);
+    w.past("a", t0() - Duration::minutes(10), 5.0, &[("s", "a")])
+        .await;
+    w.past("b", t0() - Duration::minutes(61), 2.0, &[("s", "b")])
+        .await;
+    w.past("b", t0() - Duration::minutes(5), 0.0, &[("s", "b")])
+        .await;
     // At t0: b's latest is 0 -> division by zero.
-    w.engine.backfill("pd", &[t0()], || {}).unwrap();
+    w.engine.backfill("pd", &[t0()], || {}).await.unwrap();
     // At t0 - 6 min: b's latest is 2 (55 min old, fresh), a's is 5 -> 2.5.
     w.engine
         .backfill("pd", &[t0() - Duration::minutes(6)], || {})
+        .await
         .unwrap();
     // At t0 - 1 min + 1 h: a is 70 min old -> stale, naming `left`.
     let late = t0() + Duration::minutes(59) + Duration::seconds(30);
-    w.engine.backfill("pd", &[late], || {}).unwrap();
-    let rows = w.rows("pd");
+    w.engine.backfill("pd", &[late], || {}).await.unwrap();
+    let rows = w.rows("pd").await;
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[0].value, Some(2.5));
     assert_eq!(
@@ -240,13 +249,17 @@ async fn collective_windows_are_half_open_and_grouped_by_labels() {
     .await
     .unwrap();
     w.instance("avg", "avg-by-team", json!({}), &[]);
-    w.past("x", t0() - Duration::hours(1), 1000.0, &[("team", "a")]); // on the open edge: out
-    w.past("x", t0() - Duration::minutes(59), 2.0, &[("team", "a")]);
-    w.past("x", t0(), 4.0, &[("team", "a")]); // on the closed edge: in
-    w.past("y", t0() - Duration::minutes(30), 10.0, &[("team", "b")]);
-    w.past("y", t0() + Duration::seconds(1), 1000.0, &[("team", "b")]); // after t: out
-    w.engine.backfill("avg", &[t0()], || {}).unwrap();
-    let rows = w.rows("avg");
+    w.past("x", t0() - Duration::hours(1), 1000.0, &[("team", "a")])
+        .await; // on the open edge: out
+    w.past("x", t0() - Duration::minutes(59), 2.0, &[("team", "a")])
+        .await;
+    w.past("x", t0(), 4.0, &[("team", "a")]).await; // on the closed edge: in
+    w.past("y", t0() - Duration::minutes(30), 10.0, &[("team", "b")])
+        .await;
+    w.past("y", t0() + Duration::seconds(1), 1000.0, &[("team", "b")])
+        .await; // after t: out
+    w.engine.backfill("avg", &[t0()], || {}).await.unwrap();
+    let rows = w.rows("avg").await;
     let by_team: BTreeMap<String, f64> = rows
         .iter()
         .map(|m| (m.labels["team"].clone(), m.value.unwrap()))
@@ -255,7 +268,8 @@ async fn collective_windows_are_half_open_and_grouped_by_labels() {
         by_team,
         BTreeMap::from([("a".into(), 3.0), ("b".into(), 10.0)])
     );
-    assert_eq!(rows[0].details.as_ref().unwrap()["count"], 2);
+    let team_a = rows.iter().find(|m| m.labels["team"] == "a").unwrap();
+    assert_eq!(team_a.details.as_ref().unwrap()["count"], 2);
 }
 
 #[tokio::test]
@@ -277,19 +291,20 @@ async fn counting_grade_and_ranking() {
         w.instance(name, measure, json!({}), &[]);
     }
     for (i, v) in [5.0, 10.0, 11.0, 30.0, 20.0].iter().enumerate() {
-        w.past("p", t0() - Duration::minutes(50 - i as i64), *v, &[]);
+        w.past("p", t0() - Duration::minutes(50 - i as i64), *v, &[])
+            .await;
     }
-    w.engine.backfill("slow", &[t0()], || {}).unwrap();
+    w.engine.backfill("slow", &[t0()], || {}).await.unwrap();
     assert_eq!(
-        w.rows("slow")[0].value,
+        w.rows("slow").await[0].value,
         Some(3.0),
         "11, 30 and 20 are above 10; 10 is not"
     );
     // The latest value is 20: grade B (closed upper bound), rank 2.
-    w.engine.backfill("grade", &[t0()], || {}).unwrap();
-    w.engine.backfill("rank", &[t0()], || {}).unwrap();
-    assert_eq!(w.rows("grade")[0].text.as_deref(), Some("B"));
-    assert_eq!(w.rows("rank")[0].value, Some(2.0));
+    w.engine.backfill("grade", &[t0()], || {}).await.unwrap();
+    w.engine.backfill("rank", &[t0()], || {}).await.unwrap();
+    assert_eq!(w.rows("grade").await[0].text.as_deref(), Some("B"));
+    assert_eq!(w.rows("rank").await[0].value, Some(2.0));
 }
 
 #[tokio::test]
@@ -309,17 +324,30 @@ async fn backfill_recomputes_history_once() {
             since + Duration::days(d) + Duration::minutes(1),
             d as f64,
             &[],
-        );
+        )
+        .await;
     }
-    let instants = w.engine.backfill_instants("double", since, None).unwrap();
+    let instants = w
+        .engine
+        .backfill_instants("double", since, None)
+        .await
+        .unwrap();
     assert_eq!(instants.len(), 3);
-    assert_eq!(w.engine.backfill("double", &instants, || {}).unwrap(), 3);
     assert_eq!(
-        w.engine.backfill("double", &instants, || {}).unwrap(),
+        w.engine.backfill("double", &instants, || {}).await.unwrap(),
+        3
+    );
+    assert_eq!(
+        w.engine.backfill("double", &instants, || {}).await.unwrap(),
         0,
         "idempotent"
     );
-    let values: Vec<f64> = w.rows("double").iter().map(|m| m.value.unwrap()).collect();
+    let values: Vec<f64> = w
+        .rows("double")
+        .await
+        .iter()
+        .map(|m| m.value.unwrap())
+        .collect();
     assert_eq!(values, vec![0.0, 2.0, 4.0]);
 }
 
@@ -403,7 +431,7 @@ async fn a_diamond_is_recomputed_in_dependency_order() {
     w.probe("ten", 10.0, &[]);
     w.engine.run("one").await.unwrap();
     w.engine.run("ten").await.unwrap();
-    let d: Vec<Option<f64>> = w.rows("d").iter().map(|m| m.value).collect();
+    let d: Vec<Option<f64>> = w.rows("d").await.iter().map(|m| m.value).collect();
     // x = 1: (2 + 1) + 3 = 6; x = 10: (20 + 1) + 30 = 51.
     assert_eq!(d.last().copied().flatten(), Some(51.0), "{d:?}");
     assert!(d.contains(&Some(6.0)), "{d:?}");
@@ -419,11 +447,12 @@ async fn stepped_backfill_uses_fixed_instants_and_refuses_a_zero_step() {
     .await
     .unwrap();
     w.instance("double", "double", json!({}), &[]);
-    w.past("p", Utc::now() - Duration::days(2), 4.0, &[]);
+    w.past("p", Utc::now() - Duration::days(2), 4.0, &[]).await;
     let since = Utc::now() - Duration::hours(25);
     let first = w
         .engine
         .backfill_instants("double", since, Some(std::time::Duration::from_secs(3600)))
+        .await
         .unwrap();
     let again = w
         .engine
@@ -432,19 +461,21 @@ async fn stepped_backfill_uses_fixed_instants_and_refuses_a_zero_step() {
             since + Duration::seconds(1),
             Some(std::time::Duration::from_secs(3600)),
         )
+        .await
         .unwrap();
     assert_eq!(
         first, again,
         "instants are multiples of the step, not offsets from `since`"
     );
     assert!(first.iter().all(|t| t.timestamp() % 3600 == 0));
-    let stored = w.engine.backfill("double", &first, || {}).unwrap();
+    let stored = w.engine.backfill("double", &first, || {}).await.unwrap();
     assert_eq!(stored, first.len());
-    assert_eq!(w.engine.backfill("double", &again, || {}).unwrap(), 0);
-    assert!(w.rows("double").iter().all(|m| m.value == Some(8.0)));
+    assert_eq!(w.engine.backfill("double", &again, || {}).await.unwrap(), 0);
+    assert!(w.rows("double").await.iter().all(|m| m.value == Some(8.0)));
     assert!(
         w.engine
             .backfill_instants("double", since, Some(std::time::Duration::ZERO))
+            .await
             .is_err()
     );
 }

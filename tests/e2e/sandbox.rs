@@ -71,6 +71,7 @@ impl Probe {
                 instance: Some(behaviour.into()),
                 ..Query::default()
             })
+            .await
             .unwrap();
         assert_eq!(
             stored.len(),
@@ -239,7 +240,8 @@ async fn every_collection_starts_from_a_fresh_instance() {
     let first = p.engine.run("c").await.unwrap();
     let second = p.engine.run("c").await.unwrap();
     assert_eq!((first.value, second.value), (Some(1.0), Some(1.0)));
-    assert!(second.seq > first.seq);
+    assert!(second.timestamp >= first.timestamp);
+    assert_ne!(second.id, first.id, "two measurements, two ids");
 }
 
 #[tokio::test]

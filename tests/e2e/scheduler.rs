@@ -14,9 +14,10 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use smm_catalogue::{CatalogueStore, CatchUp, Instance, LimitOverrides};
 use smm_engine::scheduler::{
-    Backoff, Clock, InstanceState, RunOutcome, Runner, Scheduler, SchedulerConfig, Status,
+    Backoff, Clock, InstanceState, RunOutcome, Runner, Scheduler, SchedulerConfig, SchedulerStore,
+    Status,
 };
-use smm_engine::store::{SqliteStore, StateStore};
+use smm_engine::store::SqliteStore;
 use tokio::sync::oneshot;
 
 fn origin() -> DateTime<Utc> {
@@ -169,7 +170,12 @@ impl Harness {
     }
 
     fn state(&self, name: &str) -> InstanceState {
-        self.store.state(name).unwrap().unwrap()
+        self.store
+            .states_now()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.instance == name)
+            .unwrap()
     }
 }
 
@@ -301,7 +307,11 @@ async fn changes_from_another_process_take_effect_without_restart() {
         "created then deleted: {b:?}"
     );
     assert!(
-        h.store.state("b").unwrap().is_none(),
+        !h.store
+            .states_now()
+            .unwrap()
+            .iter()
+            .any(|s| s.instance == "b"),
         "a deleted instance leaves no state"
     );
 }
@@ -317,7 +327,7 @@ async fn after_downtime_run_once_catches_up_and_skip_waits() {
         let mut s = InstanceState::new(name);
         s.next_fire = Some(origin() + chrono::Duration::hours(1));
         s.planned_for = Some("0 0 * * * *".into());
-        h.store.save_state(&s).unwrap();
+        h.store.save_states(vec![s]).await.unwrap();
     }
     // The engine comes back at 05:00:30: five hourly fire times were missed.
     let restart = 5.0 * 3600.0 + 30.0;

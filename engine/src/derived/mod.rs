@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use smm_catalogue::derived::{DerivedDefinition, DerivedKind, InputRef, parse_window};
 use smm_catalogue::{Instance, StoreError};
 
-use crate::store::{MeasurementStore, Selector};
+use crate::store::{MeasurementStore, Selector, WindowColumns};
 
 /// One computed value (or the reason there is none), with its provenance.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,7 +80,7 @@ fn selector(input: &InputRef, instance: &Instance) -> Selector {
 
 /// Evaluate `definition` for `instance` at time `at`. `Err` only when the
 /// store fails; every other problem is a [`Derived`] with an error.
-pub fn evaluate(
+pub async fn evaluate(
     definition: &DerivedDefinition,
     instance: &Instance,
     at: DateTime<Utc>,
@@ -97,19 +97,34 @@ pub fn evaluate(
             let after = window_start(window, at)?;
             let selector = selector(input, instance);
             if group_by.is_empty()
-                && let Some(agg) = store.aggregate(&selector, after, at, *accumulator)?
+                && let Some(agg) = store.aggregate(&selector, after, at, *accumulator).await?
             {
-                return Ok(vec![pushed_down(store, &selector, after, at, agg, input)?]);
+                return Ok(vec![
+                    pushed_down(store, &selector, after, at, agg, input).await?,
+                ]);
             }
-            let rows = store.window(&selector, after, at, !group_by.is_empty())?;
-            let mut groups: BTreeMap<BTreeMap<String, String>, Vec<&crate::store::WindowRow>> =
-                BTreeMap::new();
-            for row in &rows {
+            let columns = WindowColumns {
+                ids: false,
+                labels: !group_by.is_empty(),
+            };
+            let mut rows = store.window(&selector, after, at, columns).await?;
+            // Ids serve provenance only, listed for windows small enough:
+            // read them again for those instead of a million ids for all.
+            let listing = rows.len() <= LISTED_INPUTS;
+            if listing {
+                let columns = WindowColumns {
+                    ids: true,
+                    ..columns
+                };
+                rows = store.window(&selector, after, at, columns).await?;
+            }
+            let mut groups: BTreeMap<BTreeMap<String, String>, Vec<usize>> = BTreeMap::new();
+            for (i, row) in rows.iter().enumerate() {
                 let key = group_by
                     .iter()
                     .map(|k| (k.clone(), row.labels.get(k).cloned().unwrap_or_default()))
                     .collect();
-                groups.entry(key).or_default().push(row);
+                groups.entry(key).or_default().push(i);
             }
             if groups.is_empty() {
                 groups.insert(
@@ -121,10 +136,11 @@ pub fn evaluate(
                 );
             }
             let mut out = Vec::new();
-            for (group, rows) in groups {
-                let mut values: Vec<f64> = rows.iter().map(|r| r.value).collect();
-                let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-                let provenance = window_provenance(after, at, &seqs);
+            for (group, members) in groups {
+                let mut values: Vec<f64> = members.iter().map(|&i| rows[i].value).collect();
+                let listed: Option<Vec<&str>> =
+                    listing.then(|| members.iter().map(|&i| rows[i].id.as_str()).collect());
+                let provenance = window_provenance(after, at, values.len(), listed.as_deref());
                 let mut d = match collective::accumulate(*accumulator, &mut values, *percentile) {
                     Ok(v) if !v.is_finite() => Derived::failed(
                         "no-result",
@@ -152,50 +168,81 @@ pub fn evaluate(
             predicate,
         } => {
             let after = window_start(window, at)?;
-            let rows = store.window(&selector(input, instance), after, at, false)?;
+            let columns = WindowColumns {
+                ids: true,
+                labels: false,
+            };
+            let rows = store
+                .window(&selector(input, instance), after, at, columns)
+                .await?;
             let values: Vec<f64> = rows.iter().map(|r| r.value).collect();
-            let matching: Vec<i64> = rows
+            let matching: Vec<&str> = rows
                 .iter()
                 .filter(|r| predicate.contains(r.value))
-                .map(|r| r.seq)
+                .map(|r| r.id.as_str())
                 .collect();
-            let mut details = window_provenance(after, at, &matching);
+            let listed = (matching.len() <= LISTED_INPUTS).then_some(matching.as_slice());
+            let mut details = window_provenance(after, at, matching.len(), listed);
             details["considered"] = json!(rows.len());
             Ok(vec![Derived::ok(
                 counting::count(&values, predicate),
                 details,
             )])
         }
-        _ => Ok(vec![point_in_time(definition, instance, at, store)?]),
+        _ => Ok(vec![point_in_time(definition, instance, at, store).await?]),
     }
 }
 
 /// The exclusive start of the window of length `window` ending at `at`.
 fn window_start(window: &str, at: DateTime<Utc>) -> Result<DateTime<Utc>, StoreError> {
-    let window = parse_window("window", window).map_err(StoreError::from)?;
+    let window = parse_window("window", window).map_err(StoreError::permanent)?;
     Ok(at - chrono::Duration::from_std(window).unwrap_or_default())
 }
 
-/// Up to this many input measurements are listed one by one in provenance;
-/// beyond, the window, the count and the first and last sequence numbers
-/// identify them (the store is append-only).
+/// Up to this many input measurements are listed one by one (by id) in
+/// provenance; beyond, the window, the selector and the count identify
+/// them (stores are append-only).
 const LISTED_INPUTS: usize = 1000;
 
-fn window_provenance(after: DateTime<Utc>, until: DateTime<Utc>, seqs: &[i64]) -> Value {
+fn window_provenance(
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+    count: usize,
+    ids: Option<&[&str]>,
+) -> Value {
     let mut p = json!({
         "window": {"after": after, "until": until},
-        "count": seqs.len(),
-        "first_seq": seqs.first(),
-        "last_seq": seqs.last(),
+        "count": count,
     });
-    if seqs.len() <= LISTED_INPUTS {
-        p["inputs"] = json!(seqs);
+    if let Some(ids) = ids {
+        p["inputs"] = json!(ids);
     }
     p
 }
 
+/// The ids of a window's rows, in the order [`MeasurementStore::window`]
+/// returned them with `columns`.
+async fn window_ids(
+    store: &dyn MeasurementStore,
+    selector: &Selector,
+    after: DateTime<Utc>,
+    at: DateTime<Utc>,
+    columns: WindowColumns,
+) -> Result<Vec<String>, StoreError> {
+    let columns = WindowColumns {
+        ids: true,
+        ..columns
+    };
+    Ok(store
+        .window(selector, after, at, columns)
+        .await?
+        .into_iter()
+        .map(|r| r.id)
+        .collect())
+}
+
 /// A collective the store aggregated itself.
-fn pushed_down(
+async fn pushed_down(
     store: &dyn MeasurementStore,
     selector: &Selector,
     after: DateTime<Utc>,
@@ -203,19 +250,14 @@ fn pushed_down(
     agg: crate::store::Aggregate,
     input: &InputRef,
 ) -> Result<Derived, StoreError> {
-    let seqs: Vec<i64> = if agg.count as usize <= LISTED_INPUTS {
-        store
-            .window(selector, after, at, false)?
-            .iter()
-            .map(|r| r.seq)
-            .collect()
+    let count = agg.count as usize;
+    let ids = if count <= LISTED_INPUTS {
+        Some(window_ids(store, selector, after, at, WindowColumns::default()).await?)
     } else {
-        Vec::new()
+        None
     };
-    let mut provenance = window_provenance(after, at, &seqs);
-    provenance["count"] = json!(agg.count);
-    provenance["first_seq"] = json!(agg.first_seq);
-    provenance["last_seq"] = json!(agg.last_seq);
+    let listed: Option<Vec<&str>> = ids.as_ref().map(|v| v.iter().map(String::as_str).collect());
+    let provenance = window_provenance(after, at, count, listed.as_deref());
     Ok(match agg.value {
         Some(v) if !v.is_finite() => Derived::failed(
             "no-result",
@@ -238,7 +280,7 @@ fn pushed_down(
 }
 
 /// Kinds that combine the latest value of each input at `at`.
-fn point_in_time(
+async fn point_in_time(
     definition: &DerivedDefinition,
     instance: &Instance,
     at: DateTime<Utc>,
@@ -249,7 +291,7 @@ fn point_in_time(
     let mut named = BTreeMap::new();
     let mut provenance = Vec::new();
     for (name, input) in definition.inputs() {
-        let Some(m) = store.latest(&selector(input, instance), at)? else {
+        let Some(m) = store.latest(&selector(input, instance), at).await? else {
             let details = json!({"inputs": provenance});
             return Ok(Derived::failed(
                 "missing-input",
@@ -263,7 +305,7 @@ fn point_in_time(
         };
         provenance.push(json!({
             "input": name, "instance": m.instance, "measure": m.measure,
-            "seq": m.seq, "timestamp": m.timestamp, "value": m.value,
+            "id": m.id, "timestamp": m.timestamp, "value": m.value,
         }));
         if let Some(max_age) = max_age {
             let age = (at - m.timestamp).to_std().unwrap_or_default();

@@ -21,6 +21,7 @@
 //!   flight; each run stores its own measurement before it completes.
 
 mod clock;
+mod port;
 mod state;
 mod timing;
 
@@ -32,15 +33,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use smm_catalogue::{CatalogueStore, CatchUp, Instance, StoreError};
+use smm_catalogue::{CatchUp, Instance, StoreError};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 pub use clock::Clock;
+pub use port::SchedulerStore;
 pub use state::{InstanceState, Status};
 pub use timing::{Backoff, Schedule};
-
-use crate::store::StateStore;
 
 /// What one run of an instance came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,10 +118,7 @@ pub struct Scheduler<S> {
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-impl<S> Scheduler<S>
-where
-    S: CatalogueStore + StateStore + Send + Sync + 'static,
-{
+impl<S: SchedulerStore> Scheduler<S> {
     pub fn new(
         store: Arc<S>,
         runner: Arc<dyn Runner>,
@@ -145,8 +142,8 @@ where
     /// Run until `shutdown` completes, then drain in-flight runs. `Err` only
     /// when the catalogue cannot be read at start-up.
     pub async fn serve(mut self, shutdown: impl Future<Output = ()>) -> Result<Summary> {
-        self.marker = self.store.change_marker()?;
-        self.load(true)?;
+        self.marker = self.store.change_marker().await?;
+        self.load(true).await?;
         tracing::info!(instances = self.slots.len(), "scheduler started");
         let semaphore = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
@@ -161,7 +158,7 @@ where
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                Some(done) = done_rx.recv() => self.finished(done),
+                Some(done) = done_rx.recv() => self.finished(done).await,
                 () = sleep => {
                     let (to_run, fired) = self.due();
                     for name in to_run {
@@ -174,10 +171,10 @@ where
                     }
                     // Persist the new plans after the runs are on their way:
                     // one transaction, off the runs' critical path.
-                    self.persist(&fired);
+                    self.persist(&fired).await;
                     self.compact();
                 }
-                _ = reload.tick() => self.reload_if_changed(),
+                _ = reload.tick() => self.reload_if_changed().await,
                 Some(_) = running.join_next(), if !running.is_empty() => {}
             }
         }
@@ -189,7 +186,7 @@ where
         })
         .await;
         while let Ok(done) = done_rx.try_recv() {
-            self.finished(done);
+            self.finished(done).await;
         }
         if drained.is_err() {
             self.summary.abandoned = running.len() as u64;
@@ -203,9 +200,9 @@ where
     }
 
     /// Load every instance; at start-up, apply catch-up to missed fire times.
-    fn load(&mut self, startup: bool) -> Result<()> {
+    async fn load(&mut self, startup: bool) -> Result<()> {
         let now = self.clock.now();
-        let instances = self.store.list_instances()?;
+        let instances = self.store.instances().await?;
         let names: HashSet<&str> = instances.iter().map(|i| i.name.as_str()).collect();
         self.slots.retain(|name, _| names.contains(name.as_str()));
         let changed: Vec<Instance> = instances
@@ -217,7 +214,8 @@ where
         }
         let mut states: HashMap<String, InstanceState> = self
             .store
-            .states()?
+            .states()
+            .await?
             .into_iter()
             .map(|s| (s.instance.clone(), s))
             .collect();
@@ -274,22 +272,22 @@ where
             self.replan(&name, plan);
             planned.push(name);
         }
-        let states: Vec<&InstanceState> = planned
+        let states: Vec<InstanceState> = planned
             .iter()
-            .filter_map(|n| self.slots.get(n).map(|s| &s.state))
+            .filter_map(|n| self.slots.get(n).map(|s| s.state.clone()))
             .collect();
-        self.store.save_states(&states)
+        self.store.save_states(states).await
     }
 
-    fn reload_if_changed(&mut self) {
-        let result = self.store.change_marker().and_then(|marker| {
-            if marker != self.marker {
-                self.load(false)?;
+    async fn reload_if_changed(&mut self) {
+        let result = match self.store.change_marker().await {
+            Ok(marker) if marker != self.marker => self.load(false).await.map(|()| {
                 self.marker = marker;
                 tracing::debug!(instances = self.slots.len(), "catalogue changed: reloaded");
-            }
-            Ok(())
-        });
+            }),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
         if let Err(e) = result {
             tracing::error!(
                 "cannot reload the catalogue (retrying in {:?}): {e}",
@@ -315,19 +313,17 @@ where
 
     /// Persist the states of `names` in one go; a failure is logged (the
     /// plans stay in memory and are persisted again at the next change).
-    fn persist(&self, names: &[String]) {
-        let states: Vec<&InstanceState> = names
+    async fn persist(&self, names: &[String]) {
+        let states: Vec<InstanceState> = names
             .iter()
-            .filter_map(|n| self.slots.get(n).map(|s| &s.state))
+            .filter_map(|n| self.slots.get(n).map(|s| s.state.clone()))
             .collect();
         if states.is_empty() {
             return;
         }
-        if let Err(e) = self.store.save_states(&states) {
-            tracing::error!(
-                instances = states.len(),
-                "cannot persist scheduling state: {e}"
-            );
+        let count = states.len();
+        if let Err(e) = self.store.save_states(states).await {
+            tracing::error!(instances = count, "cannot persist scheduling state: {e}");
         }
     }
 
@@ -377,7 +373,7 @@ where
     }
 
     /// A run finished: record it, and back off after a failure.
-    fn finished(&mut self, done: Done) {
+    async fn finished(&mut self, done: Done) {
         let now = self.clock.now();
         self.summary.runs += 1;
         self.in_flight.remove(&done.instance);
@@ -407,7 +403,7 @@ where
                 }
             }
         }
-        self.persist(std::slice::from_ref(&done.instance));
+        self.persist(std::slice::from_ref(&done.instance)).await;
     }
 }
 

@@ -1,11 +1,20 @@
 //! Storage backends.
 //!
-//! A backend implements [`smm_catalogue::CatalogueStore`] (measures, component
-//! bytes, instances) and [`MeasurementStore`] (measurements). The runtime and
-//! the CLI depend only on these traits; `sqlite` is the embedded default.
+//! [`MeasurementStore`] is the measurement path's port: the run path, the
+//! derived engine and the CLI read and write measurements only through it,
+//! asynchronously, and nothing outside this module knows which backend is
+//! behind it. The embedded SQLite store (`sqlite/`) also keeps the catalogue
+//! ([`smm_catalogue::CatalogueStore`]) and the scheduler's state
+//! ([`crate::scheduler::SchedulerStore`]); the Elasticsearch backend
+//! (`elasticsearch/`) keeps measurements only.
 //!
-//! Architecture Invariant: an append either stores the whole measurement or
-//! returns an error; nothing stored is ever rewritten by an append.
+//! Architecture Invariant: an append either stores every measurement of the
+//! batch (or finds it stored already, by id) or returns an error; nothing
+//! stored is ever rewritten by an append, and appending the same
+//! measurement id twice stores it once.
+//!
+//! Architecture Invariant: no store call blocks a tokio worker: blocking
+//! backends (SQLite) run on the blocking pool.
 
 mod sqlite;
 
@@ -13,12 +22,12 @@ pub use sqlite::SqliteStore;
 
 use std::collections::BTreeMap;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use smm_catalogue::StoreError;
 use smm_catalogue::derived::Accumulator;
 
 use crate::measurement::{Measurement, Query};
-use crate::scheduler::InstanceState;
 
 /// Which successful measurements feed a derived measure: those of one
 /// measure whose labels include all of `labels`.
@@ -28,32 +37,64 @@ pub struct Selector {
     pub labels: BTreeMap<String, String>,
 }
 
-/// Persistence of measurements.
+/// What became of one appended measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored now, and readable by the next query.
+    Stored,
+    /// A measurement with the same id was stored before: nothing written.
+    AlreadyStored,
+    /// Kept in a durable local spool, delivered when the backend is
+    /// reachable again (not yet readable).
+    Spooled,
+}
+
+impl Appended {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Appended::Stored => "stored",
+            Appended::AlreadyStored => "already stored",
+            Appended::Spooled => "spooled",
+        }
+    }
+}
+
+/// Which columns of a window the caller needs besides timestamp and value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowColumns {
+    pub ids: bool,
+    pub labels: bool,
+}
+
+/// Persistence of measurements. Every result is ordered by timestamp, then id.
+#[async_trait]
 pub trait MeasurementStore: Send + Sync {
-    /// Store one measurement; returns its sequence number.
-    fn append(&self, measurement: &Measurement) -> Result<i64, StoreError>;
+    /// Store `batch` (sealed measurements: their ids set); one outcome per
+    /// measurement, in order. Idempotent per id.
+    async fn append(&self, batch: &[Measurement]) -> Result<Vec<Appended>, StoreError>;
     /// Measurements matching `query`, oldest first.
-    fn query(&self, query: &Query) -> Result<Vec<Measurement>, StoreError>;
-    /// The latest successful measurement matching `selector` at or before `at`.
-    fn latest(
+    async fn query(&self, query: &Query) -> Result<Vec<Measurement>, StoreError>;
+    /// The latest successful measurement matching `selector` at or before `at`
+    /// (of two at the same instant, the greater id).
+    async fn latest(
         &self,
         selector: &Selector,
         at: DateTime<Utc>,
     ) -> Result<Option<Measurement>, StoreError>;
-    /// `(seq, timestamp, labels, value)` of the successful numeric
-    /// measurements matching `selector` in the window `(after, until]`;
-    /// `labels` is left empty unless `with_labels`.
-    fn window(
+    /// The successful numeric measurements matching `selector` in the
+    /// window `(after, until]`, oldest first; `id` and `labels` are filled
+    /// only when `columns` asks for them.
+    async fn window(
         &self,
         selector: &Selector,
         after: DateTime<Utc>,
         until: DateTime<Utc>,
-        with_labels: bool,
+        columns: WindowColumns,
     ) -> Result<Vec<WindowRow>, StoreError>;
     /// The backend's own aggregation of the same window, for the
-    /// accumulators it computes natively (`None` otherwise): the engine
-    /// then need not move every value out of the store.
-    fn aggregate(
+    /// accumulators it computes exactly (`None` otherwise): the engine then
+    /// need not move every value out of the store.
+    async fn aggregate(
         &self,
         selector: &Selector,
         after: DateTime<Utc>,
@@ -62,7 +103,7 @@ pub trait MeasurementStore: Send + Sync {
     ) -> Result<Option<Aggregate>, StoreError>;
     /// Whether `instance` has a measurement (a successful one when
     /// `successful`) stamped exactly `at`.
-    fn exists_at(
+    async fn exists_at(
         &self,
         instance: &str,
         at: DateTime<Utc>,
@@ -76,30 +117,22 @@ pub struct Aggregate {
     /// `None` when the window is empty (except for sum and count).
     pub value: Option<f64>,
     pub count: u64,
-    pub first_seq: Option<i64>,
-    pub last_seq: Option<i64>,
 }
 
 /// One measurement of a window, as much as an accumulator needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowRow {
-    pub seq: i64,
+    /// Empty unless asked for ([`WindowColumns::ids`]).
+    pub id: String,
     pub timestamp: DateTime<Utc>,
+    /// Empty unless asked for ([`WindowColumns::labels`]).
     pub labels: BTreeMap<String, String>,
     pub value: f64,
 }
 
-/// Persistence of the scheduler's per-instance state, and a cheap way to
-/// learn that another process changed the catalogue.
-pub trait StateStore: Send + Sync {
-    fn state(&self, instance: &str) -> Result<Option<InstanceState>, StoreError>;
-    fn states(&self) -> Result<Vec<InstanceState>, StoreError>;
-    fn save_state(&self, state: &InstanceState) -> Result<(), StoreError>;
-    /// Save many states at once (one transaction where the backend can).
-    fn save_states(&self, states: &[&InstanceState]) -> Result<(), StoreError> {
-        states.iter().try_for_each(|s| self.save_state(s))
-    }
-    /// A number that changes whenever instances or measures change (in any
-    /// process); measurements do not change it.
-    fn change_marker(&self) -> Result<i64, StoreError>;
+/// Sort rows that share a timestamp by id: the order every backend promises.
+/// Rows must already be sorted by timestamp.
+pub(crate) fn order_ties_by_id(rows: &mut [WindowRow]) {
+    // A stable sort on already-sorted runs is linear.
+    rows.sort_by(|a, b| a.timestamp.cmp(&b.timestamp).then_with(|| a.id.cmp(&b.id)));
 }

@@ -10,9 +10,9 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use smm_catalogue::{InstanceSpec, LimitOverrides, MeasureRef, Registration};
-use smm_engine::scheduler::{Clock, Scheduler, SchedulerConfig};
-use smm_engine::store::StateStore;
-use smm_engine::{Engine, EngineRunner, Home, Query};
+use smm_engine::scheduler::SchedulerConfig;
+use smm_engine::store::Appended;
+use smm_engine::{Engine, Home, Query};
 
 use crate::output;
 
@@ -272,8 +272,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             );
         }
         Command::Instance(InstanceCmd::List) => {
-            let states = engine.store().states().map_err(|e| anyhow::anyhow!(e))?;
-            output::instances(&engine.instances()?, &states);
+            output::instances(&engine.instances()?, &engine.instance_states()?);
         }
         Command::Instance(InstanceCmd::Pause { name }) => {
             engine.catalogue().set_paused(&name, true)?;
@@ -298,16 +297,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(c) = concurrency {
                 config.concurrency = c;
             }
-            let scheduler = Scheduler::new(
-                engine.store().clone(),
-                Arc::new(EngineRunner(engine.clone())),
-                config,
-                Clock::System,
-            );
-            let summary = scheduler
-                .serve(smm_engine::shutdown::signal())
+            let summary = engine
+                .serve(config, smm_engine::shutdown::signal())
                 .await
-                .map_err(|e| anyhow::anyhow!(e).context("scheduler"))?;
+                .context("scheduler")?;
             tracing::info!(
                 runs = summary.runs,
                 failures = summary.failures,
@@ -318,14 +311,20 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Run { instance, json } => {
             let all = engine.run_all(&instance).await?;
+            let measurements: Vec<_> = all.iter().map(|r| r.measurement.clone()).collect();
             if json {
-                for m in &all {
+                for m in &measurements {
                     println!("{}", serde_json::to_string(m)?);
                 }
             } else {
-                output::measurements(&all);
+                output::measurements(&measurements);
             }
-            if let Some(error) = all.iter().find_map(|m| m.error.as_ref()) {
+            if all.iter().any(|r| r.outcome == Appended::Spooled) {
+                eprintln!(
+                    "note: the measurement store is unreachable: the measurement is kept in the local spool and delivered by `smm serve` or the next command that writes"
+                );
+            }
+            if let Some(error) = measurements.iter().find_map(|m| m.error.as_ref()) {
                 bail!("instance {instance}: the measurement failed: {error}");
             }
         }
@@ -335,13 +334,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             step,
         } => {
             let since = parse_since(&since)?;
-            let instants = engine.backfill_instants(&instance, since, step)?;
+            let instants = engine.backfill_instants(&instance, since, step).await?;
             let bar = indicatif::ProgressBar::new(instants.len() as u64);
             bar.set_style(
                 indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} instants ({eta})")
                     .expect("a valid template"),
             );
-            let stored = engine.backfill(&instance, &instants, || bar.inc(1))?;
+            let stored = engine.backfill(&instance, &instants, || bar.inc(1)).await?;
             bar.finish_and_clear();
             println!(
                 "{instance}: {} instants since {}, {stored} new measurements (instants already computed are skipped)",
@@ -360,8 +359,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 instance: Some(instance),
                 since: since.as_deref().map(parse_since).transpose()?,
                 limit,
+                ..Query::default()
             };
-            let rows = engine.query(&query)?;
+            let rows = engine.query(&query).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {

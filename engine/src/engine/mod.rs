@@ -1,0 +1,190 @@
+//! The engine façade: catalogue + sandbox + stores, wired for one `$SMM_HOME`.
+//!
+//! One file per job: `register.rs` (measures and instances into the
+//! catalogue), `run.rs` (the one path from an instance to stored
+//! measurements), `propagate.rs` (event-driven recomputation of derived
+//! measures), `backfill.rs` (derived measures over history).
+//!
+//! Data flows one way: plugin → sandbox → [`Engine::run_all`] → measurement
+//! store. The engine reaches measurements only through
+//! [`MeasurementStore`]; the embedded store keeps the catalogue and the
+//! scheduler's state whatever the measurement backend.
+
+mod backfill;
+mod propagate;
+mod register;
+mod run;
+
+pub use run::{EngineRunner, Recorded};
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use smm_catalogue::{Catalogue, CatalogueError, Instance, MeasureRecord, StoreError};
+
+use crate::measurement::{Measurement, Query};
+use crate::sandbox::{InspectError, Limits, Sandbox, SandboxConfig};
+use crate::scheduler::{InstanceState, Scheduler, SchedulerConfig, Summary};
+use crate::store::{MeasurementStore, SqliteStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
+    #[error("{path}: {source}")]
+    Register {
+        path: String,
+        #[source]
+        source: InspectError,
+    },
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("sandbox: {0}")]
+    Sandbox(String),
+}
+
+/// Where everything of one smm installation lives.
+#[derive(Debug, Clone)]
+pub struct Home {
+    pub root: PathBuf,
+}
+
+impl Home {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Home { root: root.into() }
+    }
+    pub fn database(&self) -> PathBuf {
+        self.root.join("smm.db")
+    }
+    pub fn compile_cache(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+    /// The optional configuration file (`smm.toml`).
+    pub fn config_file(&self) -> PathBuf {
+        self.root.join("smm.toml")
+    }
+}
+
+/// Derived instances in dependency order, as of a catalogue change marker.
+type Dependents = Arc<Vec<(Instance, smm_catalogue::DerivedDefinition)>>;
+
+pub struct Engine {
+    catalogue: Catalogue<SqliteStore>,
+    /// The embedded store: catalogue and scheduler state.
+    embedded: SqliteStore,
+    measurements: Arc<dyn MeasurementStore>,
+    sandbox: Sandbox,
+    defaults: Limits,
+    /// Derived instances in dependency order, cached against the catalogue
+    /// change marker, so that a run does not re-read every instance.
+    dependents: Mutex<Option<(i64, Dependents)>>,
+    /// Measure versions by `(id, version)`: immutable once registered.
+    records: Mutex<HashMap<(String, semver::Version), MeasureRecord>>,
+}
+
+impl Engine {
+    /// Open (creating if needed) the installation at `home`, with its
+    /// measurements in the embedded store.
+    pub fn open(home: &Home) -> Result<Engine, EngineError> {
+        let embedded = Self::open_embedded(home)?;
+        Self::open_with(home, embedded.clone(), Arc::new(embedded))
+    }
+
+    /// The embedded store of `home` (created if needed).
+    pub fn open_embedded(home: &Home) -> Result<SqliteStore, EngineError> {
+        std::fs::create_dir_all(&home.root).map_err(|source| EngineError::Io {
+            path: home.root.display().to_string(),
+            source,
+        })?;
+        Ok(SqliteStore::open(&home.database())?)
+    }
+
+    /// The installation at `home` with its measurements in `measurements`.
+    pub fn open_with(
+        home: &Home,
+        embedded: SqliteStore,
+        measurements: Arc<dyn MeasurementStore>,
+    ) -> Result<Engine, EngineError> {
+        let sandbox = Sandbox::new(SandboxConfig {
+            cache_dir: Some(home.compile_cache()),
+            ..SandboxConfig::default()
+        })
+        .map_err(EngineError::Sandbox)?;
+        Ok(Engine::with_parts(embedded, measurements, sandbox))
+    }
+
+    /// An engine over explicit stores and sandbox (tests, benchmarks).
+    pub fn with_parts(
+        embedded: SqliteStore,
+        measurements: Arc<dyn MeasurementStore>,
+        sandbox: Sandbox,
+    ) -> Engine {
+        Engine {
+            catalogue: Catalogue::new(embedded.clone()),
+            embedded,
+            measurements,
+            sandbox,
+            defaults: Limits::default(),
+            dependents: Mutex::new(None),
+            records: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn catalogue(&self) -> &Catalogue<SqliteStore> {
+        &self.catalogue
+    }
+
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    /// The measurement store (tests and benchmarks append inputs directly).
+    pub fn measurements(&self) -> &Arc<dyn MeasurementStore> {
+        &self.measurements
+    }
+
+    /// Every registered measure version.
+    pub fn measures(&self) -> Result<Vec<MeasureRecord>, EngineError> {
+        Ok(smm_catalogue::CatalogueStore::list_measures(
+            &self.embedded,
+        )?)
+    }
+
+    pub fn instances(&self) -> Result<Vec<Instance>, EngineError> {
+        Ok(smm_catalogue::CatalogueStore::list_instances(
+            &self.embedded,
+        )?)
+    }
+
+    /// The scheduler's persisted state of every instance that has one.
+    pub fn instance_states(&self) -> Result<Vec<InstanceState>, EngineError> {
+        Ok(self.embedded.states_now()?)
+    }
+
+    pub async fn query(&self, query: &Query) -> Result<Vec<Measurement>, EngineError> {
+        Ok(self.measurements.query(query).await?)
+    }
+
+    /// Run every scheduled instance on its schedule until `shutdown`
+    /// completes (`smm serve`).
+    pub async fn serve(
+        self: &Arc<Self>,
+        config: SchedulerConfig,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<Summary, EngineError> {
+        let scheduler = Scheduler::new(
+            Arc::new(self.embedded.clone()),
+            Arc::new(EngineRunner(self.clone())),
+            config,
+            crate::scheduler::Clock::System,
+        );
+        Ok(scheduler.serve(shutdown).await?)
+    }
+}

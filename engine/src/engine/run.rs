@@ -1,0 +1,263 @@
+//! The run path: from an instance name to stored measurements.
+//!
+//! A direct instance is collected in the sandbox; a derived one is computed
+//! at the current time. Either way every resulting measurement, successful
+//! or not, is sealed (given its stable id) and appended, then the derived
+//! instances that depend on it are recomputed (`propagate.rs`).
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use smm_catalogue::{
+    Catalogue, CatalogueError, DerivedDefinition, Implementation, Instance, MeasureRecord,
+    StoreError,
+};
+
+use super::{Engine, EngineError};
+use crate::measurement::Measurement;
+use crate::sandbox::{self, Failure};
+use crate::store::Appended;
+
+/// A measurement and what the store did with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    pub measurement: Measurement,
+    pub outcome: Appended,
+}
+
+impl Engine {
+    /// Run an instance now and store its measurement (an error measurement
+    /// when the plugin fails). `Err` only when nothing could be stored.
+    /// For a grouped collective measure: the first group's measurement (see
+    /// [`Engine::run_all`]).
+    pub async fn run(&self, name: &str) -> Result<Measurement, EngineError> {
+        let mut all = self.run_all(name).await?;
+        Ok(all.swap_remove(0).measurement)
+    }
+
+    /// Run an instance now: collect (direct) or compute at the current time
+    /// (derived), store every resulting measurement, then recompute the
+    /// derived instances that depend on them. Returns what this instance
+    /// stored.
+    pub async fn run_all(&self, name: &str) -> Result<Vec<Recorded>, EngineError> {
+        // The instance and the catalogue change marker in one store call.
+        let (instance, marker) = self.embedded.instance_and_marker(name).await?;
+        let instance = instance.ok_or_else(|| CatalogueError::UnknownInstance(name.into()))?;
+        let record = self.record_of(&instance).await?;
+        let stored = match &record.implementation {
+            Implementation::Derived { definition } => {
+                self.derive_at(&instance, &record, definition, Utc::now())
+                    .await?
+            }
+            Implementation::Wasm { .. } => vec![self.run_direct(&instance, &record).await?],
+        };
+        self.propagate(&stored, marker).await?;
+        Ok(stored)
+    }
+
+    /// The measure version an instance is pinned to. Cached for the life of
+    /// the engine: what `id@version` names never changes.
+    pub(super) async fn record_of(
+        &self,
+        instance: &Instance,
+    ) -> Result<MeasureRecord, EngineError> {
+        let key = (
+            instance.measure_id.clone(),
+            instance.measure_version.clone(),
+        );
+        if let Some(r) = self.lock_records().get(&key) {
+            return Ok(r.clone());
+        }
+        let reference = smm_catalogue::MeasureRef {
+            id: key.0.clone(),
+            version: Some(key.1.clone()),
+        };
+        let catalogue = Catalogue::new(self.embedded.clone());
+        let record = tokio::task::spawn_blocking(move || catalogue.resolve(&reference))
+            .await
+            .map_err(|e| {
+                StoreError::permanent(format!("a catalogue lookup did not finish: {e}"))
+            })??;
+        self.lock_records().insert(key, record.clone());
+        Ok(record)
+    }
+
+    fn lock_records(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<(String, semver::Version), MeasureRecord>,
+    > {
+        self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A measurement of `instance` at `at` with nothing measured yet.
+    pub(super) fn blank(
+        instance: &Instance,
+        record: &MeasureRecord,
+        at: DateTime<Utc>,
+    ) -> Measurement {
+        Measurement {
+            id: String::new(),
+            instance: instance.name.clone(),
+            measure: instance.measure_ref(),
+            measure_id: instance.measure_id.clone(),
+            measure_version: instance.measure_version.to_string(),
+            measure_name: record.metadata.name.clone(),
+            unit: record.metadata.unit.clone(),
+            kind: record.smm_kind().to_string(),
+            scale: record.metadata.scale.as_str().to_string(),
+            timestamp: crate::measurement::to_millis(at),
+            observed_at: None,
+            value: None,
+            text: None,
+            details: None,
+            labels: instance.labels.clone(),
+            error: None,
+            error_kind: None,
+            duration_ms: 0.0,
+        }
+    }
+
+    /// Seal and append `batch`.
+    pub(super) async fn store(
+        &self,
+        mut batch: Vec<Measurement>,
+    ) -> Result<Vec<Recorded>, EngineError> {
+        batch.iter_mut().for_each(Measurement::seal);
+        let outcomes = self.measurements.append(&batch).await?;
+        Ok(batch
+            .into_iter()
+            .zip(outcomes)
+            .map(|(measurement, outcome)| Recorded {
+                measurement,
+                outcome,
+            })
+            .collect())
+    }
+
+    async fn run_direct(
+        &self,
+        instance: &Instance,
+        record: &MeasureRecord,
+    ) -> Result<Recorded, EngineError> {
+        let started = Instant::now();
+        let outcome = self.collect(instance, record).await;
+        let mut m = Self::blank(instance, record, Utc::now());
+        m.duration_ms = started.elapsed().as_secs_f64() * 1e3;
+        match outcome {
+            Ok(c) => {
+                m.value = c.value;
+                m.text = c.text;
+                m.details = c.details;
+                m.observed_at = c.observed_at;
+            }
+            Err(f) => {
+                tracing::warn!(instance = %instance.name, kind = f.kind(), "collection failed: {f}");
+                m.error_kind = Some(f.kind().to_string());
+                m.error = Some(f.to_string());
+            }
+        }
+        let mut stored = self.store(vec![m]).await?;
+        Ok(stored.swap_remove(0))
+    }
+
+    /// Compute a derived instance at `at` and store the result(s).
+    pub(super) async fn derive_at(
+        &self,
+        instance: &Instance,
+        record: &MeasureRecord,
+        definition: &DerivedDefinition,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Recorded>, EngineError> {
+        let started = Instant::now();
+        let results =
+            crate::derived::evaluate(definition, instance, at, self.measurements.as_ref()).await?;
+        let elapsed = started.elapsed().as_secs_f64() * 1e3;
+        self.store(Self::derived_measurements(
+            instance, record, results, at, elapsed,
+        ))
+        .await
+    }
+
+    pub(super) fn derived_measurements(
+        instance: &Instance,
+        record: &MeasureRecord,
+        results: Vec<crate::derived::Derived>,
+        at: DateTime<Utc>,
+        elapsed_ms: f64,
+    ) -> Vec<Measurement> {
+        results
+            .into_iter()
+            .map(|d| {
+                let mut m = Self::blank(instance, record, at);
+                m.labels.extend(d.group);
+                m.value = d.value;
+                m.text = d.text;
+                m.details = Some(d.details);
+                m.duration_ms = elapsed_ms;
+                if let Some((kind, reason)) = d.error {
+                    m.error_kind = Some(kind.to_string());
+                    m.error = Some(reason);
+                }
+                m
+            })
+            .collect()
+    }
+
+    async fn collect(
+        &self,
+        instance: &Instance,
+        record: &MeasureRecord,
+    ) -> Result<sandbox::Collected, Failure> {
+        let engine_failure = |e: &dyn std::fmt::Display| Failure::Engine(e.to_string());
+        let Implementation::Wasm { sha256 } = &record.implementation else {
+            return Err(Failure::Engine(format!(
+                "{} is not a component",
+                record.reference()
+            )));
+        };
+        let prepared = match self.sandbox.prepared(sha256) {
+            Some(p) => p,
+            None => {
+                let wasm = smm_catalogue::CatalogueStore::wasm(&self.embedded, sha256)
+                    .map_err(|e| engine_failure(&e))?
+                    .ok_or_else(|| {
+                        Failure::Engine(format!("component {sha256} is missing from the store"))
+                    })?;
+                self.sandbox
+                    .prepare(sha256, &wasm)
+                    .map_err(|e| engine_failure(&e))?
+            }
+        };
+        let limits = self.defaults.with_overrides(&instance.limits);
+        let config = instance.config.to_string();
+        self.sandbox
+            .collect(&prepared, &config, &instance.grants, &limits)
+            .await
+    }
+}
+
+/// The engine as the scheduler's runner: each run stores its measurement
+/// (an error measurement on failure) before it reports.
+pub struct EngineRunner(pub std::sync::Arc<Engine>);
+
+impl crate::scheduler::Runner for EngineRunner {
+    fn run(
+        &self,
+        instance: String,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = crate::scheduler::RunOutcome> + Send>>
+    {
+        use crate::scheduler::RunOutcome;
+        let engine = self.0.clone();
+        Box::pin(async move {
+            match engine.run_all(&instance).await {
+                Ok(all) => match all.into_iter().find_map(|r| r.measurement.error) {
+                    None => RunOutcome::Ok,
+                    Some(e) => RunOutcome::Failed(e),
+                },
+                Err(e) => RunOutcome::Failed(e.to_string()),
+            }
+        })
+    }
+}
