@@ -12,9 +12,11 @@
 //! - [`conformance`]: the suite every measurement backend passes.
 //! - `src/bin/smm/`: the `smm` command line, a thin layer over [`Engine`].
 
+pub mod config;
 pub mod conformance;
 pub mod derived;
 pub mod engine;
+pub mod kibana;
 pub mod measurement;
 pub mod sandbox;
 pub mod scheduler;

@@ -240,8 +240,17 @@ async fn every_collection_starts_from_a_fresh_instance() {
     let first = p.engine.run("c").await.unwrap();
     let second = p.engine.run("c").await.unwrap();
     assert_eq!((first.value, second.value), (Some(1.0), Some(1.0)));
-    assert!(second.timestamp >= first.timestamp);
+    assert!(second.timestamp > first.timestamp, "two runs, two instants");
     assert_ne!(second.id, first.id, "two measurements, two ids");
+    let stored = p
+        .engine
+        .query(&Query {
+            instance: Some("c".into()),
+            ..Query::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2, "runs a millisecond apart are both stored");
 }
 
 #[tokio::test]

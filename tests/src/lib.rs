@@ -1,6 +1,9 @@
 //! Helpers for smm's end-to-end tests: components built from source, the
 //! `smm` binary, and throwaway homes.
 
+pub mod elasticsearch;
+pub mod kibana;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};

@@ -43,7 +43,7 @@ impl Engine {
                     .await?;
             let batch = Self::derived_measurements(&instance, &record, results, at, 0.0);
             stored += self
-                .store(batch)
+                .store(batch, false)
                 .await?
                 .iter()
                 .filter(|r| r.outcome != Appended::AlreadyStored)

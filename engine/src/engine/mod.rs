@@ -23,10 +23,11 @@ use std::sync::{Arc, Mutex};
 
 use smm_catalogue::{Catalogue, CatalogueError, Instance, MeasureRecord, StoreError};
 
+use crate::config::{Config, StoreKind};
 use crate::measurement::{Measurement, Query};
 use crate::sandbox::{InspectError, Limits, Sandbox, SandboxConfig};
 use crate::scheduler::{InstanceState, Scheduler, SchedulerConfig, Summary};
-use crate::store::{MeasurementStore, SqliteStore};
+use crate::store::{ElasticsearchStore, MeasurementStore, SqliteStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -70,6 +71,10 @@ impl Home {
     pub fn config_file(&self) -> PathBuf {
         self.root.join("smm.toml")
     }
+    /// The Elasticsearch backend's durable spool and dead letters.
+    pub fn es_spool(&self) -> PathBuf {
+        self.root.join("es-spool.db")
+    }
 }
 
 /// Derived instances in dependency order, as of a catalogue change marker.
@@ -87,6 +92,10 @@ pub struct Engine {
     dependents: Mutex<Option<(i64, Dependents)>>,
     /// Measure versions by `(id, version)`: immutable once registered.
     records: Mutex<HashMap<(String, semver::Version), MeasureRecord>>,
+    /// Recent timestamps (ms) of each instance's live measurements: two
+    /// live measurements of one instance never share a millisecond, so
+    /// they never share an id (see `run.rs`).
+    stamps: Mutex<HashMap<String, std::collections::VecDeque<i64>>>,
 }
 
 impl Engine {
@@ -95,6 +104,19 @@ impl Engine {
     pub fn open(home: &Home) -> Result<Engine, EngineError> {
         let embedded = Self::open_embedded(home)?;
         Self::open_with(home, embedded.clone(), Arc::new(embedded))
+    }
+
+    /// Open the installation at `home` with the measurement backend
+    /// `config` selects (the embedded store by default).
+    pub fn open_configured(home: &Home, config: &Config) -> Result<Engine, EngineError> {
+        let embedded = Self::open_embedded(home)?;
+        let measurements: Arc<dyn MeasurementStore> = match (&config.store, &config.elasticsearch) {
+            (StoreKind::Elasticsearch, Some(es)) => {
+                Arc::new(ElasticsearchStore::open(es, &home.es_spool())?)
+            }
+            _ => Arc::new(embedded.clone()),
+        };
+        Self::open_with(home, embedded, measurements)
     }
 
     /// The embedded store of `home` (created if needed).
@@ -134,6 +156,7 @@ impl Engine {
             defaults: Limits::default(),
             dependents: Mutex::new(None),
             records: Mutex::new(HashMap::new()),
+            stamps: Mutex::new(HashMap::new()),
         }
     }
 
@@ -179,6 +202,17 @@ impl Engine {
         config: SchedulerConfig,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<Summary, EngineError> {
+        // A backend that cannot work as configured stops serve now; one
+        // that is only unreachable is waited for (measurements are spooled).
+        match self.measurements.health().await {
+            Ok(backend) => tracing::info!("measurements go to {backend}"),
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(
+                    "measurement store unreachable for now (measurements are kept until it returns): {e}"
+                )
+            }
+            Err(e) => return Err(e.into()),
+        }
         let scheduler = Scheduler::new(
             Arc::new(self.embedded.clone()),
             Arc::new(EngineRunner(self.clone())),

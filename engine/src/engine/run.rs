@@ -119,11 +119,22 @@ impl Engine {
         }
     }
 
-    /// Seal and append `batch`.
+    /// Seal and append `batch`: the measurements of one instance at one
+    /// instant (several for a grouped collective). A `live` batch (a run,
+    /// or a recomputation triggered by one) taken in the same millisecond
+    /// as an earlier live batch of its instance moves to the next free
+    /// millisecond: its id differs, so it is stored, not taken for a
+    /// re-sent copy. A backfill is not live: its instants are fixed, and a
+    /// repeated instant must find its earlier result.
     pub(super) async fn store(
         &self,
         mut batch: Vec<Measurement>,
+        live: bool,
     ) -> Result<Vec<Recorded>, EngineError> {
+        if live && let Some(first) = batch.first() {
+            let at = self.unique_stamp(&first.instance, first.timestamp);
+            batch.iter_mut().for_each(|m| m.timestamp = at);
+        }
         batch.iter_mut().for_each(Measurement::seal);
         let outcomes = self.measurements.append(&batch).await?;
         Ok(batch
@@ -136,6 +147,25 @@ impl Engine {
             .collect())
     }
 
+    /// `at` (whole ms), or the next millisecond not yet used by a recent
+    /// live batch of `instance` (at most a few ms later).
+    fn unique_stamp(&self, instance: &str, at: DateTime<Utc>) -> DateTime<Utc> {
+        /// Stamps remembered per instance: enough for bursts of runs and
+        /// recomputations of one instance within a few milliseconds.
+        const RECENT: usize = 32;
+        let mut stamps = self.stamps.lock().unwrap_or_else(|p| p.into_inner());
+        let recent = stamps.entry(instance.to_string()).or_default();
+        let mut ms = at.timestamp_millis();
+        while recent.contains(&ms) {
+            ms += 1;
+        }
+        if recent.len() == RECENT {
+            recent.pop_front();
+        }
+        recent.push_back(ms);
+        DateTime::from_timestamp_millis(ms).unwrap_or(at)
+    }
+
     async fn run_direct(
         &self,
         instance: &Instance,
@@ -144,7 +174,8 @@ impl Engine {
         let started = Instant::now();
         let outcome = self.collect(instance, record).await;
         let mut m = Self::blank(instance, record, Utc::now());
-        m.duration_ms = started.elapsed().as_secs_f64() * 1e3;
+        // Whole nanoseconds, so that every backend keeps it exactly.
+        m.duration_ms = started.elapsed().as_nanos() as f64 / 1e6;
         match outcome {
             Ok(c) => {
                 m.value = c.value;
@@ -158,7 +189,7 @@ impl Engine {
                 m.error = Some(f.to_string());
             }
         }
-        let mut stored = self.store(vec![m]).await?;
+        let mut stored = self.store(vec![m], true).await?;
         Ok(stored.swap_remove(0))
     }
 
@@ -173,10 +204,11 @@ impl Engine {
         let started = Instant::now();
         let results =
             crate::derived::evaluate(definition, instance, at, self.measurements.as_ref()).await?;
-        let elapsed = started.elapsed().as_secs_f64() * 1e3;
-        self.store(Self::derived_measurements(
-            instance, record, results, at, elapsed,
-        ))
+        let elapsed = started.elapsed().as_nanos() as f64 / 1e6;
+        self.store(
+            Self::derived_measurements(instance, record, results, at, elapsed),
+            true,
+        )
         .await
     }
 

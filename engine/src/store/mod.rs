@@ -16,8 +16,10 @@
 //! Architecture Invariant: no store call blocks a tokio worker: blocking
 //! backends (SQLite) run on the blocking pool.
 
+pub mod elasticsearch;
 mod sqlite;
 
+pub use elasticsearch::ElasticsearchStore;
 pub use sqlite::SqliteStore;
 
 use std::collections::BTreeMap;
@@ -47,6 +49,9 @@ pub enum Appended {
     /// Kept in a durable local spool, delivered when the backend is
     /// reachable again (not yet readable).
     Spooled,
+    /// Refused by the backend for good (e.g. a mapping error): kept locally
+    /// with the reason, where it can be inspected and re-driven.
+    DeadLettered,
 }
 
 impl Appended {
@@ -55,6 +60,7 @@ impl Appended {
             Appended::Stored => "stored",
             Appended::AlreadyStored => "already stored",
             Appended::Spooled => "spooled",
+            Appended::DeadLettered => "dead-lettered",
         }
     }
 }
@@ -101,6 +107,10 @@ pub trait MeasurementStore: Send + Sync {
         until: DateTime<Utc>,
         accumulator: Accumulator,
     ) -> Result<Option<Aggregate>, StoreError>;
+    /// Check the backend is ready to take measurements; `Ok` describes
+    /// it (backend and version). A `Retryable` error means unreachable for
+    /// now; `Permanent` means it cannot work as configured.
+    async fn health(&self) -> Result<String, StoreError>;
     /// Whether `instance` has a measurement (a successful one when
     /// `successful`) stamped exactly `at`.
     async fn exists_at(

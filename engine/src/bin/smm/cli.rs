@@ -10,11 +10,14 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use smm_catalogue::{InstanceSpec, LimitOverrides, MeasureRef, Registration};
+use smm_engine::config::Config;
 use smm_engine::scheduler::SchedulerConfig;
 use smm_engine::store::Appended;
+use smm_engine::store::ElasticsearchStore;
 use smm_engine::{Engine, Home, Query};
 
 use crate::output;
+use smm_engine::kibana::KibanaAuth;
 
 /// smm: a measure engine for metrics-driven DevSecOps.
 ///
@@ -26,6 +29,10 @@ pub struct Cli {
     /// Home directory of the installation (database, compile cache).
     #[arg(long, env = "SMM_HOME", default_value = ".smm", global = true)]
     home: PathBuf,
+    /// Configuration file (default: `smm.toml` under the home, if present):
+    /// which backend keeps measurements, and how to reach it.
+    #[arg(long, env = "SMM_CONFIG", global = true)]
+    config_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -79,19 +86,85 @@ enum Command {
         #[arg(long, value_parser = humantime::parse_duration)]
         step: Option<Duration>,
     },
+    /// The Elasticsearch measurement store: setup, delivery status, dead letters.
+    #[command(subcommand)]
+    Es(EsCmd),
+    /// Kibana: load smm's data view and dashboards.
+    #[command(subcommand)]
+    Kibana(KibanaCmd),
     /// Print stored measurements of an instance, oldest first.
     Query {
-        /// Instance name.
-        instance: String,
+        /// Instance name (default: every instance).
+        instance: Option<String>,
+        /// Only measurements of this measure id.
+        #[arg(long)]
+        measure: Option<String>,
+        /// Only measurements carrying label `key=value`. Repeatable.
+        #[arg(long = "label", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
         /// Only measurements since this long ago (`30m`, `7d`) or this RFC 3339 time.
         #[arg(long)]
         since: Option<String>,
+        /// Only measurements until this long ago or this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
         /// At most this many (the most recent).
         #[arg(long)]
         limit: Option<usize>,
         /// Print a JSON array of measurements.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EsCmd {
+    /// Install (or upgrade) the ILM policy, component and index templates
+    /// and the data stream; idempotent.
+    Setup,
+    /// Cluster version, template check, spool backlog, dead letters,
+    /// delivery rate and the last delivery error.
+    Status {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List measurements Elasticsearch refused for good, with the reason.
+    DeadLetters {
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print JSON lines (one per dead letter, with its document).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send dead letters again (all, or the given measurement ids), after
+    /// fixing what refused them.
+    Redrive { ids: Vec<String> },
+    /// Deliver the spool now.
+    Flush,
+}
+
+#[derive(Debug, Subcommand)]
+enum KibanaCmd {
+    /// Import smm's saved objects (data view, dashboards) with overwrite.
+    Import {
+        /// Kibana's URL, e.g. http://localhost:5601.
+        #[arg(long, env = "SMM_KIBANA_URL")]
+        kibana_url: String,
+        /// A saved objects NDJSON file instead of the one smm ships.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Kibana space (default: the default space).
+        #[arg(long)]
+        space: Option<String>,
+        /// User name (the password is read from $SMM_KIBANA_PASSWORD);
+        /// default: the Elasticsearch credentials of the configuration.
+        #[arg(long)]
+        user: Option<String>,
+        /// CA certificate (PEM) of Kibana's HTTPS endpoint.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -188,6 +261,15 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 }
 
 fn parse_since(s: &str) -> Result<DateTime<Utc>> {
+    parse_time("--since", s)
+}
+
+fn parse_until(s: &str) -> Result<DateTime<Utc>> {
+    parse_time("--until", s)
+}
+
+/// `30m` ago, `7d` ago, or an RFC 3339 time.
+fn parse_time(flag: &str, s: &str) -> Result<DateTime<Utc>> {
     if let Ok(d) = humantime::parse_duration(s) {
         let d = chrono::Duration::from_std(d).context("duration too large")?;
         return Ok(Utc::now() - d);
@@ -195,7 +277,7 @@ fn parse_since(s: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .with_context(|| {
-            format!("--since {s:?} is neither a duration (30m, 7d) nor an RFC 3339 time")
+            format!("{flag} {s:?} is neither a duration (30m, 7d) nor an RFC 3339 time")
         })
 }
 
@@ -213,9 +295,19 @@ fn read_config(arg: &str) -> Result<serde_json::Value> {
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let home = Home::new(cli.home);
-    let engine =
-        Engine::open(&home).with_context(|| format!("opening smm home {}", home.root.display()))?;
+    let config = match &cli.config_file {
+        Some(path) => Config::load(path, true)?,
+        None => Config::load(&home.config_file(), false)?,
+    };
     match cli.command {
+        Command::Es(cmd) => return es(&home, &config, cmd).await,
+        Command::Kibana(cmd) => return kibana(&config, cmd).await,
+        _ => {}
+    }
+    let engine = Engine::open_configured(&home, &config)
+        .with_context(|| format!("opening smm home {}", home.root.display()))?;
+    match cli.command {
+        Command::Es(_) | Command::Kibana(_) => unreachable!("handled above"),
         Command::Measure(MeasureCmd::Register { files }) => {
             for file in files {
                 let reg = engine.register_file(&file).await?;
@@ -319,6 +411,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 output::measurements(&measurements);
             }
+            if all.iter().any(|r| r.outcome == Appended::DeadLettered) {
+                bail!(
+                    "instance {instance}: the measurement store refused the measurement for good; it is kept as a dead letter (smm es dead-letters)"
+                );
+            }
             if all.iter().any(|r| r.outcome == Appended::Spooled) {
                 eprintln!(
                     "note: the measurement store is unreachable: the measurement is kept in the local spool and delivered by `smm serve` or the next command that writes"
@@ -350,16 +447,23 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Query {
             instance,
+            measure,
+            labels,
             since,
+            until,
             limit,
             json,
         } => {
-            engine.catalogue().instance(&instance)?;
+            if let Some(instance) = &instance {
+                engine.catalogue().instance(instance)?;
+            }
             let query = Query {
-                instance: Some(instance),
+                instance,
+                measure_id: measure,
+                labels: labels.into_iter().collect(),
                 since: since.as_deref().map(parse_since).transpose()?,
+                until: until.as_deref().map(parse_until).transpose()?,
                 limit,
-                ..Query::default()
             };
             let rows = engine.query(&query).await?;
             if json {
@@ -368,6 +472,95 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 output::measurements(&rows);
             }
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `smm es ...`: the Elasticsearch backend itself, built from the configuration.
+async fn es(home: &Home, config: &Config, cmd: EsCmd) -> Result<ExitCode> {
+    let Some(es) = &config.elasticsearch else {
+        bail!(
+            "no Elasticsearch configured: add an [elasticsearch] table to {} (or set SMM_ES_URL)",
+            home.config_file().display()
+        );
+    };
+    std::fs::create_dir_all(&home.root)
+        .with_context(|| format!("creating smm home {}", home.root.display()))?;
+    let store = ElasticsearchStore::open(es, &home.es_spool())?;
+    match cmd {
+        EsCmd::Setup => {
+            for (object, action) in store.setup().await? {
+                println!("{object}: {}", output::setup(&action));
+            }
+        }
+        EsCmd::Status { json } => {
+            let health = store.check().await;
+            let status = store.status().await?;
+            output::es_status(store.data_stream(), &health, &status, json)?;
+        }
+        EsCmd::DeadLetters { limit, json } => {
+            output::dead_letters(&store.dead_letters(limit).await?, json)?;
+        }
+        EsCmd::Redrive { ids } => {
+            let moved = store.redrive(ids).await?;
+            let status = store.status().await?;
+            println!(
+                "re-drove {moved} dead letters; {} still refused, {} waiting in the spool",
+                status.dead_letters, status.backlog
+            );
+        }
+        EsCmd::Flush => {
+            store.flush().await?;
+            let status = store.status().await?;
+            println!("{} measurements waiting in the spool", status.backlog);
+            if status.backlog > 0 {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `smm kibana import`.
+async fn kibana(config: &Config, cmd: KibanaCmd) -> Result<ExitCode> {
+    let KibanaCmd::Import {
+        kibana_url,
+        file,
+        space,
+        user,
+        ca_file,
+    } = cmd;
+    let ndjson = match &file {
+        Some(f) => std::fs::read_to_string(f).with_context(|| format!("--file {}", f.display()))?,
+        None => smm_engine::kibana::SAVED_OBJECTS.to_string(),
+    };
+    let auth = match (user, config.elasticsearch.as_ref().map(|e| &e.auth)) {
+        (Some(username), _) => KibanaAuth::Basic {
+            username,
+            password: std::env::var("SMM_KIBANA_PASSWORD")
+                .context("--user needs the password in $SMM_KIBANA_PASSWORD")?,
+        },
+        (None, Some(auth)) => match (&auth.basic, &auth.api_key) {
+            (Some(b), _) => KibanaAuth::Basic {
+                username: b.username.clone(),
+                password: b.password.resolve()?,
+            },
+            (None, Some(key)) => KibanaAuth::ApiKey(key.resolve()?),
+            _ => KibanaAuth::None,
+        },
+        (None, None) => KibanaAuth::None,
+    };
+    let report = smm_engine::kibana::import(
+        &kibana_url,
+        space.as_deref(),
+        &ndjson,
+        &auth,
+        ca_file.as_deref(),
+    )
+    .await?;
+    output::kibana_report(&report);
+    if !report.failures.is_empty() {
+        bail!("{} saved objects were not imported", report.failures.len());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -114,3 +114,95 @@ pub fn measurements(rows: &[Measurement]) {
         }
     }
 }
+
+pub fn setup(action: &smm_engine::store::elasticsearch::Setup) -> String {
+    use smm_engine::store::elasticsearch::Setup;
+    match action {
+        Setup::Created => "created".into(),
+        Setup::Updated { from } => format!("updated (was version {from})"),
+        Setup::Unchanged => "unchanged".into(),
+    }
+}
+
+pub fn es_status(
+    data_stream: &str,
+    health: &Result<String, smm_catalogue::StoreError>,
+    status: &smm_engine::store::elasticsearch::DeliveryStatus,
+    json: bool,
+) -> anyhow::Result<()> {
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or("-".to_string(), |t| {
+            t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+        })
+    };
+    if json {
+        let mut v = serde_json::to_value(status)?;
+        v["data_stream"] = data_stream.into();
+        match health {
+            Ok(version) => v["cluster_version"] = version.clone().into(),
+            Err(e) => v["cluster_error"] = e.to_string().into(),
+        }
+        println!("{v}");
+        return Ok(());
+    }
+    match health {
+        Ok(version) => println!("cluster:        Elasticsearch {version}, templates installed"),
+        Err(e) => println!("cluster:        {e}"),
+    }
+    println!("data stream:    {data_stream}");
+    println!("spool backlog:  {} measurements", status.backlog);
+    println!("dead letters:   {}", status.dead_letters);
+    println!(
+        "delivered:      {} in all, {:.1}/s over the last 5 minutes, last at {}",
+        status.delivered_total,
+        status.delivery_rate,
+        time(status.last_delivery)
+    );
+    match &status.last_error {
+        Some(e) => println!("last error:     {} at {}", e, time(status.last_error_at)),
+        None => println!("last error:     -"),
+    }
+    Ok(())
+}
+
+pub fn dead_letters(
+    list: &[smm_engine::store::elasticsearch::DeadLetter],
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        for d in list {
+            let mut v = serde_json::to_value(d)?;
+            v["document"] = serde_json::from_slice(&d.doc).unwrap_or(serde_json::Value::Null);
+            println!("{v}");
+        }
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("no dead letter");
+        return Ok(());
+    }
+    for d in list {
+        println!(
+            "{}  {}  {}  {}",
+            d.at.format("%Y-%m-%dT%H:%M:%SZ"),
+            d.id,
+            d.status,
+            d.reason
+        );
+    }
+    Ok(())
+}
+
+pub fn kibana_report(report: &smm_engine::kibana::ImportReport) {
+    for o in &report.imported {
+        let verb = if o.overwritten {
+            "overwrote"
+        } else {
+            "created"
+        };
+        println!("{verb} {} {:?} ({})", o.kind, o.title, o.id);
+    }
+    for f in &report.failures {
+        println!("NOT imported {} {}: {}", f.kind, f.id, f.error);
+    }
+}

@@ -267,6 +267,13 @@ impl MeasurementStore for SqliteStore {
         .await
     }
 
+    async fn health(&self) -> Result<String, StoreError> {
+        let version: String = self
+            .read_blocking(|conn| conn.query_row("SELECT sqlite_version()", [], |r| r.get(0)))
+            .await?;
+        Ok(format!("SQLite {version} ({})", self.inner.path))
+    }
+
     async fn exists_at(
         &self,
         instance: &str,
