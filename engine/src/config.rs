@@ -144,7 +144,8 @@ mod humantime_serde {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+        humantime::parse_duration(&text)
+            .map_err(|e| serde::de::Error::custom(format!("invalid duration {text:?} ({e})")))
     }
 }
 
@@ -216,7 +217,17 @@ impl Config {
             message,
         };
         let mut config: Config = match text {
-            Some(text) => toml::from_str(text).map_err(|e| invalid(e.to_string()))?,
+            // The error's message and line, not its excerpt of the file:
+            // the excerpt could hold a secret.
+            Some(text) => toml::from_str(text).map_err(|e| {
+                let line = e
+                    .span()
+                    .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+                match line {
+                    Some(line) => invalid(format!("line {line}: {}", e.message())),
+                    None => invalid(e.message().to_string()),
+                }
+            })?,
             None => Config::default(),
         };
         if let Some(store) = env("SMM_STORE") {
@@ -295,9 +306,10 @@ impl ElasticsearchConfig {
             return Err("urls: at least one URL is needed".into());
         }
         for u in &self.urls {
-            let parsed = url::Url::parse(u).map_err(|e| format!("urls: {u:?}: {e}"))?;
+            let shown = redact_url(u);
+            let parsed = url::Url::parse(u).map_err(|e| format!("urls: {shown:?}: {e}"))?;
             if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(format!("urls: {u:?}: the scheme must be http or https"));
+                return Err(format!("urls: {shown:?}: the scheme must be http or https"));
             }
             if !parsed.username().is_empty() || parsed.password().is_some() {
                 return Err(format!(
@@ -336,6 +348,23 @@ impl ElasticsearchConfig {
     /// The data stream measurements are written to.
     pub fn data_stream(&self) -> String {
         format!("metrics-smm.measurements-{}", self.namespace)
+    }
+}
+
+/// `url` without the credentials it may carry (`user:password@`), for
+/// messages; works on strings that do not parse as URLs too.
+pub fn redact_url(url: &str) -> String {
+    let limit = url.find(['?', '#']).unwrap_or(url.len());
+    match url[..limit].rfind('@') {
+        Some(at) => {
+            let start = url
+                .find("://")
+                .map(|i| i + 3)
+                .filter(|&i| i <= at)
+                .unwrap_or(0);
+            format!("{}***@{}", &url[..start], &url[at + 1..])
+        }
+        None => url.to_string(),
     }
 }
 
@@ -411,9 +440,21 @@ linger = "20ms"
             ),
             (
                 "[elasticsearch]\nurls = [\"http://x:9200\"]\nretry_for = \"soon\"",
-                "retry_for",
+                "line 3: invalid duration \"soon\"",
             ),
             ("colour = \"blue\"", "unknown field"),
+            (
+                "[elasticsearch]\nurls = [\"ftp://elastic:hunter2@x\"]",
+                "http or https",
+            ),
+            (
+                "[elasticsearch]\nurls = [\"https://elastic:hunter2@x:99999\"]",
+                "urls",
+            ),
+            (
+                "[elasticsearch]\nurls = [\"http://x:9200\"]\n[elasticsearch.auth]\nbasic = { username = \"elastic\", pasword = \"hunter2\" }",
+                "unknown field",
+            ),
         ];
         for (text, want) in cases {
             let e = parse(text, &[]).unwrap_err().to_string();
@@ -421,6 +462,16 @@ linger = "20ms"
             assert!(e.contains(want), "{text}: {e}");
             assert!(!e.contains("hunter2"), "a password leaked: {e}");
         }
+    }
+
+    #[test]
+    fn credentials_in_urls_are_cut_from_messages() {
+        assert_eq!(
+            redact_url("https://u:pw@x:9200/a?b"),
+            "https://***@x:9200/a?b"
+        );
+        assert_eq!(redact_url("http//u:pw@x"), "***@x");
+        assert_eq!(redact_url("https://x:9200"), "https://x:9200");
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub async fn import(
         None => format!("{base}/api/saved_objects/_import"),
     };
     let fail = |message: String| KibanaError::Request {
-        url: base.to_string(),
+        url: crate::config::redact_url(base),
         message,
     };
     let mut client = reqwest::Client::builder().timeout(Duration::from_secs(60));
@@ -187,6 +187,7 @@ fn without_url(e: &reqwest::Error) -> String {
     if let Some(url) = e.url() {
         text = text.replace(url.as_str(), url.path());
     }
+    let mut text = crate::config::redact_url(&text);
     let mut source = e.source();
     while let Some(s) = source {
         let cause = s.to_string();

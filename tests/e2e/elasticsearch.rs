@@ -117,7 +117,7 @@ async fn concurrent_appends_are_batched_and_every_one_lands_once() {
         .filter(|r| r.path.ends_with("/_bulk"))
         .count();
     assert!(
-        (10..1000).contains(&bulks),
+        (10..200).contains(&bulks),
         "1000 concurrent appends in {bulks} bulk requests (at most 100 each)"
     );
     let mut stored = ids(&es.documents(DS));
@@ -158,6 +158,12 @@ async fn a_lost_answer_is_retried_without_duplicates() {
     let mut c = config(&es.url());
     c.request_timeout = Duration::from_millis(300);
     let (store, _dir) = open(&c).await;
+    // A first write (it checks the index template once, promptly).
+    let first = measurement("lost", "findings", t(-1000), 0.0, &[]);
+    assert_eq!(
+        store.append(&[first]).await.unwrap(),
+        vec![Appended::Stored]
+    );
     es.set_latency(Duration::from_millis(600));
     let all = batch("lost", 5);
     let store = Arc::new(store);
@@ -169,7 +175,7 @@ async fn a_lost_answer_is_retried_without_duplicates() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     es.set_latency(Duration::ZERO);
     let outcomes = appending.await.unwrap();
-    assert_eq!(es.count(DS), 5, "stored once: {outcomes:?}");
+    assert_eq!(es.count(DS), 6, "stored once: {outcomes:?}");
     assert!(
         outcomes
             .iter()
@@ -187,7 +193,7 @@ async fn a_lost_answer_is_retried_without_duplicates() {
         store.append(&more).await.unwrap(),
         vec![Appended::Stored; 3]
     );
-    assert_eq!(es.count(DS), 8);
+    assert_eq!(es.count(DS), 9);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -392,9 +398,11 @@ async fn credentials_are_sent_and_never_logged() {
             "a password leaked: {text}"
         );
     }
-    assert!(
-        !format!("{c:?}").contains("s3cr3t"),
-        "Debug shows the reference only"
+    let literal = Secret::new("s3cr3t-pw");
+    assert_eq!(
+        format!("{literal:?}"),
+        "<redacted>",
+        "a literal secret never prints"
     );
 }
 

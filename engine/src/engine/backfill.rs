@@ -26,7 +26,7 @@ impl Engine {
         instants: &[DateTime<Utc>],
         mut progress: impl FnMut(),
     ) -> Result<usize, EngineError> {
-        let instance = self.catalogue.instance(name)?;
+        let instance = self.instance(name).await?;
         let record = self.record_of(&instance).await?;
         let Implementation::Derived { definition } = &record.implementation else {
             return Err(not_derived(name).into());
@@ -41,6 +41,14 @@ impl Engine {
             let results =
                 crate::derived::evaluate(definition, &instance, at, self.measurements.as_ref())
                     .await?;
+            // An instant that failed before and fails again is not stored
+            // twice (by id in most backends; here also where an id is
+            // unique per backing index only).
+            let failed = results.iter().any(|d| d.error.is_some());
+            if failed && self.measurements.exists_at(name, at, false).await? {
+                progress();
+                continue;
+            }
             let batch = Self::derived_measurements(&instance, &record, results, at, 0.0);
             stored += self
                 .store(batch, false)
@@ -65,7 +73,7 @@ impl Engine {
         if let Some(step) = step {
             return stepped(name, since, now, step);
         }
-        let instance = self.catalogue.instance(name)?;
+        let instance = self.instance(name).await?;
         let Implementation::Derived { definition } =
             self.record_of(&instance).await?.implementation
         else {

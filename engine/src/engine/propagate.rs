@@ -13,6 +13,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use smm_catalogue::{DependencyGraph, Implementation, Instance};
 
+use crate::scheduler::SchedulerStore;
+
 use super::{Dependents, Engine, EngineError, Recorded};
 use crate::measurement::Measurement;
 use crate::store::Appended;
@@ -75,6 +77,28 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Recompute the derived measures over inputs the measurement store
+    /// delivered late (spooled during an outage, delivered since); returns
+    /// how many inputs. `run_all` calls it after each run; commands that
+    /// deliver the spool call it too.
+    pub async fn propagate_late(&self) -> Result<usize, EngineError> {
+        let late = self.measurements.delivered_late().await;
+        if late.is_empty() {
+            return Ok(0);
+        }
+        let marker = self.embedded.change_marker().await?;
+        let count = late.len();
+        let recorded: Vec<Recorded> = late
+            .into_iter()
+            .map(|measurement| Recorded {
+                measurement,
+                outcome: Appended::Stored,
+            })
+            .collect();
+        self.propagate(&recorded, marker).await?;
+        Ok(count)
     }
 
     /// [`Engine::derived_instances`], recomputed only when the catalogue

@@ -52,11 +52,20 @@ impl Engine {
             Implementation::Wasm { .. } => vec![self.run_direct(&instance, &record).await?],
         };
         self.propagate(&stored, marker).await?;
+        if let Err(e) = self.propagate_late().await {
+            tracing::error!("cannot recompute derived measures over late deliveries: {e}");
+        }
         Ok(stored)
     }
 
     /// The measure version an instance is pinned to. Cached for the life of
     /// the engine: what `id@version` names never changes.
+    /// An instance, read on the blocking pool.
+    pub(super) async fn instance(&self, name: &str) -> Result<Instance, EngineError> {
+        let (instance, _) = self.embedded.instance_and_marker(name).await?;
+        Ok(instance.ok_or_else(|| CatalogueError::UnknownInstance(name.into()))?)
+    }
+
     pub(super) async fn record_of(
         &self,
         instance: &Instance,
@@ -252,11 +261,16 @@ impl Engine {
         let prepared = match self.sandbox.prepared(sha256) {
             Some(p) => p,
             None => {
-                let wasm = smm_catalogue::CatalogueStore::wasm(&self.embedded, sha256)
-                    .map_err(|e| engine_failure(&e))?
-                    .ok_or_else(|| {
-                        Failure::Engine(format!("component {sha256} is missing from the store"))
-                    })?;
+                let (store, key) = (self.embedded.clone(), sha256.clone());
+                let wasm = tokio::task::spawn_blocking(move || {
+                    smm_catalogue::CatalogueStore::wasm(&store, &key)
+                })
+                .await
+                .map_err(|e| engine_failure(&e))?
+                .map_err(|e| engine_failure(&e))?
+                .ok_or_else(|| {
+                    Failure::Engine(format!("component {sha256} is missing from the store"))
+                })?;
                 self.sandbox
                     .prepare(sha256, &wasm)
                     .map_err(|e| engine_failure(&e))?

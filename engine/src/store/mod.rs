@@ -107,6 +107,13 @@ pub trait MeasurementStore: Send + Sync {
         until: DateTime<Utc>,
         accumulator: Accumulator,
     ) -> Result<Option<Aggregate>, StoreError>;
+    /// Measurements acknowledged earlier as [`Appended::Spooled`] and
+    /// delivered since (taken: each is returned once), so that the engine
+    /// recomputes the derived measures that read them. Empty for backends
+    /// that never spool.
+    async fn delivered_late(&self) -> Vec<Measurement> {
+        Vec::new()
+    }
     /// Check the backend is ready to take measurements; `Ok` describes
     /// it (backend and version). A `Retryable` error means unreachable for
     /// now; `Permanent` means it cannot work as configured.

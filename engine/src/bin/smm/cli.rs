@@ -486,7 +486,7 @@ async fn es(home: &Home, config: &Config, cmd: EsCmd) -> Result<ExitCode> {
     };
     std::fs::create_dir_all(&home.root)
         .with_context(|| format!("creating smm home {}", home.root.display()))?;
-    let store = ElasticsearchStore::open(es, &home.es_spool())?;
+    let store = Arc::new(ElasticsearchStore::open(es, &home.es_spool())?);
     match cmd {
         EsCmd::Setup => {
             for (object, action) in store.setup().await? {
@@ -503,16 +503,21 @@ async fn es(home: &Home, config: &Config, cmd: EsCmd) -> Result<ExitCode> {
         }
         EsCmd::Redrive { ids } => {
             let moved = store.redrive(ids).await?;
+            let derived = propagate_late(home, &store).await?;
             let status = store.status().await?;
             println!(
-                "re-drove {moved} dead letters; {} still refused, {} waiting in the spool",
+                "re-drove {moved} dead letters ({derived} delivered; the derived measures over them recomputed); {} still refused, {} waiting in the spool",
                 status.dead_letters, status.backlog
             );
         }
         EsCmd::Flush => {
             store.flush().await?;
+            let derived = propagate_late(home, &store).await?;
             let status = store.status().await?;
-            println!("{} measurements waiting in the spool", status.backlog);
+            println!(
+                "{derived} measurements delivered from the spool (the derived measures over them recomputed); {} still waiting",
+                status.backlog
+            );
             if status.backlog > 0 {
                 return Ok(ExitCode::FAILURE);
             }
@@ -563,4 +568,11 @@ async fn kibana(config: &Config, cmd: KibanaCmd) -> Result<ExitCode> {
         bail!("{} saved objects were not imported", report.failures.len());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Recompute the derived measures over what `store` just delivered from
+/// its spool (an engine over the home's catalogue and this store).
+async fn propagate_late(home: &Home, store: &Arc<ElasticsearchStore>) -> Result<usize> {
+    let engine = Engine::open_with(home, Engine::open_embedded(home)?, store.clone())?;
+    Ok(engine.propagate_late().await?)
 }

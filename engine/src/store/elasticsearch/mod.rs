@@ -29,7 +29,7 @@ pub use templates::Setup;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicU64;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -55,6 +55,7 @@ pub struct ElasticsearchStore {
     reader: Reader,
     writer: Writer,
     spool: Spool,
+    late: Arc<std::sync::Mutex<sink::Late>>,
 }
 
 impl ElasticsearchStore {
@@ -64,38 +65,35 @@ impl ElasticsearchStore {
         let service = Service::build(config)?;
         let spool = Spool::open(spool)?;
         let data_stream = config.data_stream();
-        // A new process refreshes before its first read, so a command sees
-        // what the previous command wrote (then only after its own writes;
-        // other engines' writes are visible after the cluster's refresh
-        // interval).
-        let needs_refresh = Arc::new(AtomicBool::new(true));
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(StoreError::permanent(
                 "the Elasticsearch store needs a tokio runtime",
             ));
         }
-        let writer = Writer::start(
-            Context {
-                service: service.clone(),
-                bulk_path: format!("/{data_stream}/_bulk"),
-                spool: spool.clone(),
-                bulk: config.bulk.clone(),
-                retry_for: config.retry_for,
-                needs_refresh: needs_refresh.clone(),
-            },
-            spool.backlog()?,
-        );
+        // Bumped by each delivery; a read refreshes first when it moved
+        // since the last refresh. It starts at 1 (and the last refresh at
+        // 0): a new process refreshes before its first read, so a command
+        // sees what the previous command wrote. Other engines' writes are
+        // visible after the cluster's refresh interval.
+        let written = Arc::new(AtomicU64::new(1));
+        let late = Arc::new(std::sync::Mutex::new(sink::Late::default()));
+        let writer = Writer::start(Context {
+            service: service.clone(),
+            data_stream: data_stream.clone(),
+            spool: spool.clone(),
+            bulk: config.bulk.clone(),
+            retry_for: config.retry_for,
+            written: written.clone(),
+            late: late.clone(),
+        });
         Ok(ElasticsearchStore {
-            reader: Reader {
-                service: service.clone(),
-                data_stream: data_stream.clone(),
-                needs_refresh,
-            },
+            reader: Reader::new(service.clone(), data_stream.clone(), written),
             service,
             namespace: config.namespace.clone(),
             data_stream,
             writer,
             spool,
+            late,
         })
     }
 
@@ -181,6 +179,7 @@ impl MeasurementStore for ElasticsearchStore {
             .map(|m| Doc {
                 id: m.id.clone(),
                 source: Bytes::from(encoder::encode(m, &self.namespace)),
+                spool_seq: None,
             })
             .collect();
         self.writer.append(docs).await
@@ -218,6 +217,18 @@ impl MeasurementStore for ElasticsearchStore {
         self.reader
             .aggregate(selector, after, until, accumulator)
             .await
+    }
+
+    async fn delivered_late(&self) -> Vec<Measurement> {
+        let mut late = self.late.lock().unwrap_or_else(|p| p.into_inner());
+        if late.dropped > 0 {
+            tracing::warn!(
+                measurements = late.dropped,
+                "measurements delivered from the spool without recomputing the derived measures that read them: run `smm derive <instance> --since <outage start>`"
+            );
+            late.dropped = 0;
+        }
+        late.measurements.drain(..).collect()
     }
 
     async fn health(&self) -> Result<String, StoreError> {

@@ -10,14 +10,16 @@
 //! - Read-your-writes: after this engine delivered measurements, and at a
 //!   process's first read, the read refreshes the data stream first (a
 //!   recomputed derived measure sees the input just stored; `smm query`
-//!   sees what the previous `smm run` stored).
+//!   sees what the previous `smm run` stored). Concurrent readers wait for
+//!   the refresh in flight; credentials without the `maintenance`
+//!   privilege (403) fall back to the cluster's refresh interval.
 //! - Pushed down: sum, average, minimum, maximum and count (computed
 //!   exactly by Elasticsearch); median and percentiles are not (its
 //!   percentiles are approximations): the engine reads those values.
 //! - A data stream that does not exist yet reads as empty.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use elasticsearch::http::Method;
@@ -33,11 +35,18 @@ use crate::store::{Aggregate, Selector, WindowColumns, WindowRow};
 /// Hits per page (Elasticsearch's `index.max_result_window` is 10 000).
 const PAGE: usize = 5_000;
 
-#[derive(Clone)]
 pub struct Reader {
-    pub service: Service,
-    pub data_stream: String,
-    pub needs_refresh: Arc<AtomicBool>,
+    service: Service,
+    data_stream: String,
+    /// Deliveries so far (bumped by the writer).
+    written: Arc<AtomicU64>,
+    /// The value of `written` when the last refresh started.
+    refreshed: AtomicU64,
+    /// One refresh at a time; readers that need one wait for it.
+    refreshing: tokio::sync::Mutex<()>,
+    /// The credentials may not refresh (403): warned once, then reads
+    /// rely on the cluster's refresh interval.
+    refresh_forbidden: AtomicBool,
 }
 
 fn millis(t: DateTime<Utc>) -> i64 {
@@ -70,15 +79,47 @@ fn storage(e: String) -> StoreError {
 }
 
 impl Reader {
-    async fn refresh_if_needed(&self) -> Result<(), StoreError> {
-        if self.needs_refresh.swap(false, Ordering::AcqRel) {
-            let path = format!("/{}/_refresh", self.data_stream);
-            if let Err(e) = self.service.json(Method::Post, &path, &[], None).await {
-                self.needs_refresh.store(true, Ordering::Release);
-                return Err(e);
-            }
+    pub fn new(service: Service, data_stream: String, written: Arc<AtomicU64>) -> Reader {
+        Reader {
+            service,
+            data_stream,
+            written,
+            refreshed: AtomicU64::new(0),
+            refreshing: tokio::sync::Mutex::new(()),
+            refresh_forbidden: AtomicBool::new(false),
         }
-        Ok(())
+    }
+
+    /// Refresh the data stream if this engine delivered measurements since
+    /// the last refresh started; a reader arriving while a refresh runs
+    /// waits for it, so no read misses a delivery that preceded it.
+    async fn refresh_if_needed(&self) -> Result<(), StoreError> {
+        if self.refresh_forbidden.load(Ordering::Acquire)
+            || self.refreshed.load(Ordering::Acquire) >= self.written.load(Ordering::Acquire)
+        {
+            return Ok(());
+        }
+        let _one = self.refreshing.lock().await;
+        let target = self.written.load(Ordering::Acquire);
+        if self.refreshed.load(Ordering::Acquire) >= target {
+            return Ok(()); // refreshed by the reader we waited for
+        }
+        let path = format!("/{}/_refresh", self.data_stream);
+        match self.service.json(Method::Post, &path, &[], None).await {
+            Ok(_) => {
+                self.refreshed.store(target, Ordering::Release);
+                Ok(())
+            }
+            Err(e) if e.message().contains(": 403 ") => {
+                tracing::warn!(
+                    "the credentials may not refresh {} (privilege `maintenance`): reads see new measurements after the cluster's refresh interval: {e}",
+                    self.data_stream
+                );
+                self.refresh_forbidden.store(true, Ordering::Release);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// One search; `None` when the data stream does not exist.
@@ -132,7 +173,7 @@ impl Reader {
         else {
             return Ok(Vec::new());
         };
-        let pit = opened
+        let mut pit = opened
             .get("id")
             .and_then(Value::as_str)
             .ok_or_else(|| storage("opening a point in time gave no id".into()))?
@@ -153,7 +194,14 @@ impl Reader {
                 Ok(None) => break Err(storage("the point in time expired while paging".into())),
                 Err(e) => break Err(e),
             };
-            let hits = hits_of(&page)?;
+            // Always page (and close) with the most recent id.
+            if let Some(id) = page.get("pit_id").and_then(Value::as_str) {
+                pit = id.to_string();
+            }
+            let hits = match hits_of(&page) {
+                Ok(h) => h,
+                Err(e) => break Err(e),
+            };
             let full = hits.len() == size;
             after = hits.last().and_then(|h| h.get("sort")).cloned();
             out.extend(hits);

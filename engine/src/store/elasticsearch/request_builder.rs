@@ -9,6 +9,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 pub struct Doc {
     pub id: String,
     pub source: Bytes,
+    /// Where it waits in the spool, when it comes from there.
+    pub spool_seq: Option<i64>,
 }
 
 impl Doc {
@@ -63,6 +65,7 @@ mod tests {
         Doc {
             id: id.into(),
             source: Bytes::copy_from_slice(source.as_bytes()),
+            spool_seq: None,
         }
     }
 

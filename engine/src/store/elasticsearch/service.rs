@@ -46,7 +46,10 @@ impl Service {
         let urls: Vec<url::Url> = config
             .urls
             .iter()
-            .map(|u| url::Url::parse(u).map_err(|e| invalid(format!("{u}: {e}"))))
+            .map(|u| {
+                url::Url::parse(u)
+                    .map_err(|e| invalid(format!("{}: {e}", crate::config::redact_url(u))))
+            })
             .collect::<Result<_, _>>()?;
         let mut builder = match urls.len() {
             1 => TransportBuilder::new(SingleNodeConnectionPool::new(urls[0].clone())),
@@ -55,16 +58,26 @@ impl Service {
         .timeout(config.request_timeout)
         .disable_proxy();
         let auth = &config.auth;
-        let resolve = |s: &crate::config::Secret| s.resolve().map_err(|e| invalid(e.to_string()));
+        // A secret that cannot be a header value (a stray newline, say)
+        // is refused here, not found out as a panic or a fake outage.
+        let resolve = |what: &str, s: &crate::config::Secret| {
+            let value = s.resolve().map_err(|e| invalid(e.to_string()))?;
+            if value.is_empty() || value.chars().any(|c| c.is_control()) {
+                return Err(invalid(format!(
+                    "the {what} ({s:?}) is empty or holds control characters"
+                )));
+            }
+            Ok(value)
+        };
         if let Some(basic) = &auth.basic {
             builder = builder.auth(Credentials::Basic(
                 basic.username.clone(),
-                resolve(&basic.password)?,
+                resolve("password", &basic.password)?,
             ));
         } else if let Some(key) = &auth.api_key {
-            builder = builder.auth(Credentials::EncodedApiKey(resolve(key)?));
+            builder = builder.auth(Credentials::EncodedApiKey(resolve("API key", key)?));
         } else if let Some(token) = &auth.bearer {
-            builder = builder.auth(Credentials::Bearer(resolve(token)?));
+            builder = builder.auth(Credentials::Bearer(resolve("bearer token", token)?));
         }
         if let Some(ca) = &config.ca_file {
             let pem =
@@ -90,17 +103,26 @@ impl Service {
         query: &[(&str, &str)],
         body: Option<Bytes>,
     ) -> Sent {
+        self.send_within(method, path, query, body, self.timeout)
+            .await
+    }
+
+    /// [`Service::send`] with at most `timeout` (bounded by the configured
+    /// request timeout), so that a retry deadline bounds the request in
+    /// flight too.
+    pub async fn send_within(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Bytes>,
+        timeout: Duration,
+    ) -> Sent {
+        let timeout = timeout.min(self.timeout);
         let query = (!query.is_empty()).then_some(query);
         let response = self
             .client
-            .send(
-                method,
-                path,
-                HeaderMap::new(),
-                query,
-                body,
-                Some(self.timeout),
-            )
+            .send(method, path, HeaderMap::new(), query, body, Some(timeout))
             .await;
         match response {
             Ok(r) => {

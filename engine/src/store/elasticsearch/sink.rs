@@ -5,28 +5,44 @@
 //! Invariants:
 //! - An append is acknowledged (its future resolves `Ok`) only once each of
 //!   its measurements is in Elasticsearch (created, or found there by id),
-//!   in the durable spool, or in the dead-letter table with the reason.
-//! - While the spool holds anything, new measurements go behind it, so the
-//!   cluster receives measurements in the order they were acknowledged; a
-//!   timer drains the spool with backoff while the cluster is away, and a
-//!   new process drains it before its first write.
+//!   in the durable spool, or in the dead-letter table with the reason. An
+//!   append whose measurements are not all there gets an error; the other
+//!   appends of the same bulk request are not affected.
+//! - While the spool holds anything (put there by this process or another),
+//!   new measurements go behind it, so the cluster receives measurements in
+//!   the order they were acknowledged. A timer drains the spool with
+//!   backoff while the cluster is away (the backoff restarts whenever a
+//!   batch makes progress), a few batches at a time so appends are never
+//!   held up behind a long backlog, and a new process drains it before its
+//!   first write, for at most `retry_for`.
+//! - A document that may have reached the cluster before (a retry after an
+//!   unknown outcome, anything from the spool) is first looked up by id in
+//!   the whole data stream: a `create` is refused with 409 only inside the
+//!   current backing index, and a rollover between two attempts must not
+//!   duplicate a measurement.
+//! - Nothing is written before the index template is known to be installed
+//!   (checked once per process): otherwise Elasticsearch would create the
+//!   data stream from its built-in `metrics-*-*` template.
 //! - Memory is bounded whatever the outage: appends wait for room in a
 //!   bounded queue, and in an outage each batch goes straight to disk.
 //! - Batches close on `max_actions`, `max_bytes`, or `linger` (0: as soon
 //!   as the previous request is answered).
 
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use elasticsearch::http::Method;
+use serde_json::{Value, json};
 use smm_catalogue::StoreError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::request_builder::{Doc, batches, bulk_body};
 use super::retry::{ItemDecision, RequestDecision, decide};
-use super::service::Service;
+use super::service::{Sent, Service};
 use super::spool::Spool;
 use crate::config::BulkConfig;
 use crate::scheduler::Backoff;
@@ -34,6 +50,9 @@ use crate::store::Appended;
 
 /// Appends waiting for the writer, at most (each may hold several documents).
 const QUEUE: usize = 1024;
+/// Spool batches one drain step delivers before the writer looks at its
+/// queue again.
+const DRAIN_BATCHES: usize = 4;
 
 struct Job {
     docs: Vec<Doc>,
@@ -49,24 +68,46 @@ pub struct Writer {
 /// What the writer task needs.
 pub struct Context {
     pub service: Service,
-    /// `/<data stream>/_bulk`
-    pub bulk_path: String,
+    pub data_stream: String,
     pub spool: Spool,
     pub bulk: BulkConfig,
     pub retry_for: Duration,
-    /// Set after a delivery, so that the next read refreshes first.
-    pub needs_refresh: Arc<AtomicBool>,
+    /// Bumped after each delivery, so that the next read refreshes first.
+    pub written: Arc<AtomicU64>,
+    /// Spooled measurements delivered since, for the engine to propagate.
+    pub late: Arc<std::sync::Mutex<Late>>,
 }
+
+/// Measurements delivered from the spool, waiting for the engine
+/// (bounded: beyond, only a count, and a hint to backfill).
+#[derive(Default)]
+pub struct Late {
+    pub measurements: std::collections::VecDeque<crate::measurement::Measurement>,
+    pub dropped: u64,
+}
+
+/// Most late deliveries kept for propagation.
+const LATE_MAX: usize = 10_000;
 
 impl Writer {
     /// Start the writer task on the current tokio runtime.
-    pub fn start(ctx: Context, backlog: u64) -> Writer {
+    pub fn start(ctx: Context) -> Writer {
         let (tx, rx) = mpsc::channel(QUEUE);
+        // Jitter differs per process: engines sharing a cluster do not
+        // retry in lockstep.
+        let jitter_key = format!(
+            "elasticsearch-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+        );
         tokio::spawn(
             Task {
                 ctx,
-                backlog,
                 outage: false,
+                template_ok: false,
                 drain_failures: 0,
                 next_drain: Instant::now(),
                 backoff: Backoff {
@@ -74,6 +115,7 @@ impl Writer {
                     max: Duration::from_secs(30),
                     jitter: 0.2,
                 },
+                jitter_key,
             }
             .run(rx),
         );
@@ -101,14 +143,15 @@ impl Writer {
 
 struct Task {
     ctx: Context,
-    /// Documents in the spool (as far as this process knows).
-    backlog: u64,
     /// Delivery failed for longer than `retry_for`: new batches go straight
     /// to the spool until a drain succeeds.
     outage: bool,
+    /// The index template was found installed.
+    template_ok: bool,
     drain_failures: u32,
     next_drain: Instant,
     backoff: Backoff,
+    jitter_key: String,
 }
 
 /// The fate of one document after delivery attempts.
@@ -121,14 +164,14 @@ enum Fate {
 impl Task {
     async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         loop {
-            let drain_at = (self.backlog > 0 && self.outage).then_some(self.next_drain);
+            let drain_at = self.outage.then_some(self.next_drain);
             let job = tokio::select! {
                 job = rx.recv() => match job {
                     Some(job) => job,
                     None => return,
                 },
                 () = sleep_until(drain_at) => {
-                    self.drain_once().await;
+                    self.drain_step(DRAIN_BATCHES).await;
                     continue;
                 }
             };
@@ -162,129 +205,235 @@ impl Task {
 
     async fn handle(&mut self, jobs: Vec<Job>) {
         let docs: Vec<Doc> = jobs.iter().flat_map(|j| j.docs.iter().cloned()).collect();
-        let result = self.write(docs).await;
+        let (outcomes, error) = self.write(docs).await;
         let mut offset = 0;
         for job in jobs {
-            let n = job.docs.len();
-            let answer = match &result {
-                Ok(outcomes) => Ok(outcomes[offset..offset + n].to_vec()),
-                Err(e) => Err(StoreError::new(e.kind(), e.message())),
+            let mine = &outcomes[offset..offset + job.docs.len()];
+            offset += job.docs.len();
+            let answer = match mine.iter().copied().collect::<Option<Vec<Appended>>>() {
+                Some(done) => Ok(done),
+                None => Err(match &error {
+                    Some(e) => StoreError::new(e.kind(), e.message()),
+                    None => StoreError::retryable("the measurement could not be stored"),
+                }),
             };
-            offset += n;
             let _ = job.ack.send(answer);
         }
     }
 
-    /// Deliver `docs` behind the spool; spool what cannot be delivered in time.
-    async fn write(&mut self, docs: Vec<Doc>) -> Result<Vec<Appended>, StoreError> {
-        if docs.is_empty() {
-            // A flush: the spool may have grown from outside (a re-drive),
-            // and it gets a full try whatever happened before.
-            self.backlog = self.ctx.spool.run(|s| s.backlog()).await?;
+    /// Deliver `docs` behind the spool; spool what cannot be delivered in
+    /// time. One outcome per document (`None`: neither delivered nor
+    /// spooled, and the error why).
+    async fn write(&mut self, docs: Vec<Doc>) -> (Vec<Option<Appended>>, Option<StoreError>) {
+        let flush = docs.is_empty();
+        if flush {
+            // A flush gives the spool a full try whatever happened before.
             self.outage = false;
         }
-        if self.backlog > 0 && !self.outage {
-            // A new process, or the first write since the cluster was
-            // last seen: give the backlog its chance, in order, first.
+        let mut backlog = self.spooled().await;
+        if backlog && !self.outage {
+            // A new process, or the first write since the cluster was last
+            // seen: give the backlog its chance, in order, first.
             let deadline = Instant::now() + self.ctx.retry_for;
-            while self.backlog > 0 && Instant::now() < deadline {
-                if !self.drain_once().await {
+            while backlog && Instant::now() < deadline {
+                if !self.drain_step(DRAIN_BATCHES).await {
                     tokio::time::sleep_until(self.next_drain.min(deadline)).await;
                 }
+                backlog = self.spooled().await;
             }
-            if self.backlog > 0 {
+            if backlog {
                 self.outage = true;
             }
         }
-        if docs.is_empty() {
-            return Ok(Vec::new());
+        if flush {
+            return (Vec::new(), None);
         }
-        if self.backlog > 0 {
+        if backlog {
             return self.spool_all(&docs).await;
         }
         let deadline = Instant::now() + self.ctx.retry_for;
-        let fates = self.deliver(&docs, Some(deadline)).await?;
-        let pending: Vec<usize> = fates
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| matches!(f, Fate::Pending(_)))
-            .map(|(i, _)| i)
-            .collect();
-        let mut outcomes: Vec<Appended> = fates
+        let fates = self.deliver(&docs, Some(deadline), false).await;
+        let mut outcomes: Vec<Option<Appended>> = fates
             .iter()
             .map(|f| match f {
-                Fate::Done(a) => *a,
-                Fate::Pending(_) => Appended::Spooled,
+                Fate::Done(a) => Some(*a),
+                Fate::Pending(_) => None,
             })
             .collect();
-        if !pending.is_empty() {
-            let reason = match &fates[pending[0]] {
-                Fate::Pending(r) => r.clone(),
-                Fate::Done(_) => unreachable!(),
-            };
+        let pending: Vec<usize> = (0..docs.len()).filter(|&i| outcomes[i].is_none()).collect();
+        if pending.is_empty() {
+            return (outcomes, None);
+        }
+        if let Fate::Pending(reason) = &fates[pending[0]] {
             tracing::warn!(
                 measurements = pending.len(),
                 "Elasticsearch unavailable for {:?} ({reason}): spooling to disk",
                 self.ctx.retry_for
             );
-            let rest: Vec<Doc> = pending.iter().map(|&i| docs[i].clone()).collect();
-            let spooled = self.spool_all(&rest).await?;
-            for (&i, a) in pending.iter().zip(spooled) {
-                outcomes[i] = a;
-            }
-            self.outage = true;
-            self.schedule_drain(false);
         }
-        Ok(outcomes)
+        let rest: Vec<Doc> = pending.iter().map(|&i| docs[i].clone()).collect();
+        let (spooled, error) = self.spool_all(&rest).await;
+        for (&i, a) in pending.iter().zip(spooled) {
+            outcomes[i] = a;
+        }
+        self.outage = true;
+        self.schedule_drain(false);
+        (outcomes, error)
     }
 
-    async fn spool_all(&mut self, docs: &[Doc]) -> Result<Vec<Appended>, StoreError> {
-        let rows: Vec<(String, Vec<u8>)> = docs
-            .iter()
-            .map(|d| (d.id.clone(), d.source.to_vec()))
-            .collect();
-        self.ctx.spool.run(move |s| s.push(&rows)).await?;
-        self.backlog += docs.len() as u64;
-        Ok(vec![Appended::Spooled; docs.len()])
+    /// Whether the spool holds anything (an unreadable spool counts as
+    /// holding something: order first).
+    async fn spooled(&self) -> bool {
+        match self.ctx.spool.run(|s| s.any()).await {
+            Ok(any) => any,
+            Err(e) => {
+                tracing::error!("cannot read the spool: {e}");
+                true
+            }
+        }
+    }
+
+    /// Append `docs` to the spool (retrying a failed write a few times).
+    async fn spool_all(&mut self, docs: &[Doc]) -> (Vec<Option<Appended>>, Option<StoreError>) {
+        let rows: Arc<Vec<(String, Vec<u8>)>> = Arc::new(
+            docs.iter()
+                .map(|d| (d.id.clone(), d.source.to_vec()))
+                .collect(),
+        );
+        let mut last = None;
+        for attempt in 0..3u32 {
+            let rows = rows.clone();
+            match self.ctx.spool.run(move |s| s.push(&rows)).await {
+                Ok(()) => return (vec![Some(Appended::Spooled); docs.len()], None),
+                Err(e) => {
+                    tracing::error!(attempt, "cannot write to the spool: {e}");
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                }
+            }
+        }
+        (vec![None; docs.len()], last)
+    }
+
+    /// The ids among `docs` already in the data stream (any backing index).
+    async fn already_there(&self, docs: &[Doc], deadline: Option<Instant>) -> HashSet<String> {
+        let ids: Vec<&str> = docs.iter().map(|d| d.id.as_str()).collect();
+        let body = json!({
+            "size": ids.len(), "_source": ["measurement.id"],
+            "query": {"terms": {"measurement.id": ids}},
+        });
+        let path = format!("/{}/_search", self.ctx.data_stream);
+        let body = Bytes::from(serde_json::to_vec(&body).expect("JSON serialises"));
+        let found = match self
+            .ctx
+            .service
+            .send_within(
+                Method::Post,
+                &path,
+                &[],
+                Some(body),
+                self.time_left(deadline),
+            )
+            .await
+        {
+            Sent::Response { status: 200, body } => serde_json::from_slice::<Value>(&body).ok(),
+            _ => None, // unknown: the `create` and its 409 decide
+        };
+        found
+            .as_ref()
+            .and_then(|v| v.pointer("/hits/hits"))
+            .and_then(Value::as_array)
+            .map(|hits| {
+                hits.iter()
+                    .filter_map(|h| h.pointer("/_source/measurement/id")?.as_str())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn time_left(&self, deadline: Option<Instant>) -> Duration {
+        match deadline {
+            // Never less than a moment: a request needs one to succeed.
+            Some(d) => d
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(200)),
+            None => Duration::MAX,
+        }
+    }
+
+    /// Whether the index template is installed (checked once per process).
+    async fn template_installed(&mut self) -> Result<(), String> {
+        if self.template_ok {
+            return Ok(());
+        }
+        match super::templates::check(&self.ctx.service).await {
+            Ok(true) => {
+                self.template_ok = true;
+                Ok(())
+            }
+            Ok(false) => Err(format!(
+                "the index template {} is missing or older than this smm: run `smm es setup`",
+                super::templates::TEMPLATE
+            )),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// Send `docs` in batches, retrying retryable failures until `deadline`
-    /// (one round when `None`). Dead letters are written here.
+    /// (one round when `None`). `maybe_sent`: the documents may have reached
+    /// the cluster before (they come from the spool). Dead letters are
+    /// written here.
     async fn deliver(
         &mut self,
         docs: &[Doc],
         deadline: Option<Instant>,
-    ) -> Result<Vec<Fate>, StoreError> {
+        maybe_sent: bool,
+    ) -> Vec<Fate> {
+        if let Err(reason) = self.template_installed().await {
+            self.note_failure(&reason).await;
+            return vec![Fate::Pending(reason); docs.len()];
+        }
         let mut fates = vec![Fate::Pending("not sent".into()); docs.len()];
         let mut attempt = 0u32;
         loop {
-            let pending: Vec<usize> = (0..docs.len())
+            let mut pending: Vec<usize> = (0..docs.len())
                 .filter(|&i| matches!(fates[i], Fate::Pending(_)))
                 .collect();
+            if (maybe_sent || attempt > 0) && !pending.is_empty() {
+                let candidates: Vec<Doc> = pending.iter().map(|&i| docs[i].clone()).collect();
+                let there = self.already_there(&candidates, deadline).await;
+                for &i in &pending {
+                    if there.contains(&docs[i].id) {
+                        fates[i] = Fate::Done(Appended::AlreadyStored);
+                    }
+                }
+                pending.retain(|&i| !there.contains(&docs[i].id));
+            }
             if pending.is_empty() {
                 break;
             }
             let subset: Vec<Doc> = pending.iter().map(|&i| docs[i].clone()).collect();
             let mut sub_fates = Vec::with_capacity(subset.len());
             for range in batches(&subset, self.ctx.bulk.max_actions, self.ctx.bulk.max_bytes) {
-                sub_fates.extend(Box::pin(self.send(&subset[range])).await?);
+                sub_fates.extend(self.send(&subset[range], deadline).await);
             }
             for (&i, fate) in pending.iter().zip(sub_fates) {
                 fates[i] = fate;
             }
-            let still: Vec<&Fate> = fates
+            let still = fates
                 .iter()
                 .filter(|f| matches!(f, Fate::Pending(_)))
-                .collect();
-            if still.is_empty() {
+                .count();
+            if still == 0 {
                 break;
             }
             attempt += 1;
-            let delay = self.backoff.delay("elasticsearch-bulk", attempt);
+            let delay = self.backoff.delay(&self.jitter_key, attempt);
             match deadline {
                 Some(d) if Instant::now() + delay < d => {
                     tracing::debug!(
-                        pending = still.len(),
+                        pending = still,
                         attempt,
                         "retrying failed bulk items in {delay:?}"
                     );
@@ -293,41 +442,47 @@ impl Task {
                 _ => break,
             }
         }
-        Ok(fates)
+        fates
     }
 
     /// One bulk request for `docs` (split on 413); dead letters written.
-    async fn send(&mut self, docs: &[Doc]) -> Result<Vec<Fate>, StoreError> {
-        let body = bulk_body(docs);
+    async fn send(&mut self, docs: &[Doc], deadline: Option<Instant>) -> Vec<Fate> {
+        let path = format!("/{}/_bulk", self.ctx.data_stream);
         let sent = self
             .ctx
             .service
-            .send(Method::Post, &self.ctx.bulk_path, &[], Some(body))
+            .send_within(
+                Method::Post,
+                &path,
+                &[],
+                Some(bulk_body(docs)),
+                self.time_left(deadline),
+            )
             .await;
         let fates = match decide(&sent, docs.len()) {
             RequestDecision::Split if docs.len() > 1 => {
                 let (a, b) = docs.split_at(docs.len() / 2);
-                let mut fates = Box::pin(self.send(a)).await?;
-                fates.extend(Box::pin(self.send(b)).await?);
-                return Ok(fates);
+                let mut fates = Box::pin(self.send(a, deadline)).await;
+                fates.extend(Box::pin(self.send(b, deadline)).await);
+                return fates;
             }
             RequestDecision::Split => {
                 let reason = format!(
                     "413: the document alone ({} bytes) is larger than the cluster accepts (http.max_content_length)",
                     docs[0].bulk_len()
                 );
-                self.dead_letter(&docs[0], 413, &reason).await?;
-                vec![Fate::Done(Appended::DeadLettered)]
+                vec![self.dead_letter(&docs[0], 413, &reason).await]
             }
             RequestDecision::RetryAll(reason) => {
                 self.note_failure(&reason).await;
                 vec![Fate::Pending(reason); docs.len()]
             }
             RequestDecision::RefuseAll { status, reason } => {
+                let mut fates = Vec::with_capacity(docs.len());
                 for doc in docs {
-                    self.dead_letter(doc, status, &reason).await?;
+                    fates.push(self.dead_letter(doc, status, &reason).await);
                 }
-                vec![Fate::Done(Appended::DeadLettered); docs.len()]
+                fates
             }
             RequestDecision::Items(items) => {
                 let mut fates = Vec::with_capacity(items.len());
@@ -337,8 +492,7 @@ impl Task {
                         ItemDecision::AlreadyStored => Fate::Done(Appended::AlreadyStored),
                         ItemDecision::Retry(reason) => Fate::Pending(reason),
                         ItemDecision::DeadLetter { status, reason } => {
-                            self.dead_letter(doc, status, &reason).await?;
-                            Fate::Done(Appended::DeadLettered)
+                            self.dead_letter(doc, status, &reason).await
                         }
                     });
                 }
@@ -351,28 +505,50 @@ impl Task {
                 fates
             }
         };
-        let delivered = fates
+        let created = fates
             .iter()
-            .filter(|f| matches!(f, Fate::Done(Appended::Stored | Appended::AlreadyStored)))
+            .filter(|f| matches!(f, Fate::Done(Appended::Stored)))
             .count();
-        if delivered > 0 {
-            self.ctx.needs_refresh.store(true, Ordering::Release);
-            let spool = self.ctx.spool.clone();
+        if fates
+            .iter()
+            .any(|f| matches!(f, Fate::Done(Appended::Stored | Appended::AlreadyStored)))
+        {
+            self.ctx.written.fetch_add(1, Ordering::AcqRel);
+        }
+        if created > 0 {
             // Statistics only: a failure to record them loses no measurement.
-            if let Err(e) = spool.run(move |s| s.delivered(delivered)).await {
+            if let Err(e) = self.ctx.spool.run(move |s| s.delivered(created)).await {
                 tracing::debug!("cannot record delivery statistics: {e}");
             }
         }
-        Ok(fates)
+        fates
     }
 
-    async fn dead_letter(&self, doc: &Doc, status: u16, reason: &str) -> Result<(), StoreError> {
+    /// Keep a refused document with the reason (out of the spool in the
+    /// same transaction when it came from there). A dead letter that cannot
+    /// be written leaves the document pending: it is not lost.
+    async fn dead_letter(&self, doc: &Doc, status: u16, reason: &str) -> Fate {
         tracing::error!(id = %doc.id, status, "Elasticsearch refused a measurement; kept as a dead letter: {reason}");
-        let (id, bytes, reason) = (doc.id.clone(), doc.source.to_vec(), reason.to_string());
-        self.ctx
+        let (id, bytes, why, seq) = (
+            doc.id.clone(),
+            doc.source.to_vec(),
+            reason.to_string(),
+            doc.spool_seq,
+        );
+        match self
+            .ctx
             .spool
-            .run(move |s| s.dead_letter(&id, &bytes, status, &reason, None))
+            .run(move |s| s.dead_letter(&id, &bytes, status, &why, seq))
             .await
+        {
+            Ok(()) => Fate::Done(Appended::DeadLettered),
+            Err(e) => {
+                tracing::error!("cannot write the dead letter: {e}");
+                Fate::Pending(format!(
+                    "{reason} (and the dead letter could not be written: {e})"
+                ))
+            }
+        }
     }
 
     async fn note_failure(&self, reason: &str) {
@@ -382,11 +558,10 @@ impl Task {
         }
     }
 
-    /// Try to deliver the oldest spooled documents, batch after batch, until
-    /// the spool is empty or a batch cannot be delivered. Returns whether
-    /// the spool is now empty.
-    async fn drain_once(&mut self) -> bool {
-        loop {
+    /// Deliver up to `max_batches` batches of the oldest spooled documents.
+    /// Returns whether the spool is now empty.
+    async fn drain_step(&mut self, max_batches: usize) -> bool {
+        for _ in 0..max_batches {
             let max = self.ctx.bulk.max_actions;
             let oldest = match self.ctx.spool.run(move |s| s.oldest(max)).await {
                 Ok(o) => o,
@@ -397,10 +572,9 @@ impl Task {
                 }
             };
             if oldest.is_empty() {
-                if self.backlog > 0 || self.outage {
+                if self.outage {
                     tracing::info!("Elasticsearch reachable again: spool delivered");
                 }
-                self.backlog = 0;
                 self.outage = false;
                 self.drain_failures = 0;
                 return true;
@@ -410,49 +584,70 @@ impl Task {
                 .map(|s| Doc {
                     id: s.id.clone(),
                     source: s.doc.clone().into(),
+                    spool_seq: Some(s.seq),
                 })
                 .collect();
-            let fates = match self.deliver(&docs, None).await {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::error!("cannot deliver the spool: {e}");
-                    self.schedule_drain(false);
-                    return false;
-                }
-            };
-            // Done (delivered or dead-lettered: the dead letter is written)
-            // leaves the spool; pending stays, in order.
-            let done: Vec<i64> = oldest
+            let fates = self.deliver(&docs, None, true).await;
+            // Delivered leaves the spool; dead letters left it already (in
+            // their own transaction); pending stays, in order.
+            let delivered: Vec<i64> = oldest
                 .iter()
                 .zip(&fates)
-                .filter(|(_, f)| matches!(f, Fate::Done(_)))
+                .filter(|(_, f)| {
+                    matches!(f, Fate::Done(Appended::Stored | Appended::AlreadyStored))
+                })
                 .map(|(s, _)| s.seq)
                 .collect();
-            let removed = done.len() as u64;
-            if let Err(e) = self.ctx.spool.run(move |s| s.remove(&done)).await {
+            self.note_late(&docs, &fates);
+            let progress = fates.iter().any(|f| matches!(f, Fate::Done(_)));
+            if let Err(e) = self.ctx.spool.run(move |s| s.remove(&delivered)).await {
                 tracing::error!("cannot update the spool: {e}");
                 self.schedule_drain(false);
                 return false;
             }
-            self.backlog = self.backlog.saturating_sub(removed);
             if fates.iter().any(|f| matches!(f, Fate::Pending(_))) {
-                self.schedule_drain(false);
+                // Progress restarts the backoff; none lengthens it.
+                self.schedule_drain(progress);
                 return false;
             }
             self.schedule_drain(true);
         }
+        false
     }
 
-    fn schedule_drain(&mut self, success: bool) {
-        if success {
+    /// Keep the successful measurements the spool just delivered for the
+    /// engine's propagation (see [`crate::store::MeasurementStore::delivered_late`]).
+    fn note_late(&self, docs: &[Doc], fates: &[Fate]) {
+        let mut late = self.ctx.late.lock().unwrap_or_else(|p| p.into_inner());
+        for (doc, fate) in docs.iter().zip(fates) {
+            if !matches!(fate, Fate::Done(Appended::Stored | Appended::AlreadyStored)) {
+                continue;
+            }
+            let Ok(m) = serde_json::from_slice::<Value>(&doc.source)
+                .map_err(|e| e.to_string())
+                .and_then(|v| super::encoder::decode(&v))
+            else {
+                continue;
+            };
+            if m.is_error() {
+                continue;
+            }
+            if late.measurements.len() == LATE_MAX {
+                late.measurements.pop_front();
+                late.dropped += 1;
+            }
+            late.measurements.push_back(m);
+        }
+    }
+
+    fn schedule_drain(&mut self, progress: bool) {
+        if progress {
             self.drain_failures = 0;
-            self.next_drain = Instant::now();
+            self.next_drain = Instant::now() + self.backoff.base;
         } else {
             self.drain_failures += 1;
-            self.next_drain = Instant::now()
-                + self
-                    .backoff
-                    .delay("elasticsearch-drain", self.drain_failures);
+            self.next_drain =
+                Instant::now() + self.backoff.delay(&self.jitter_key, self.drain_failures);
         }
     }
 }

@@ -176,9 +176,9 @@ impl Spool {
         })
     }
 
-    pub fn backlog(&self) -> Result<u64, StoreError> {
-        self.with(|conn| conn.query_row("SELECT COUNT(*) FROM spool", [], |r| r.get::<_, i64>(0)))
-            .map(|n| n as u64)
+    /// Whether anything waits in the spool (whichever process put it there).
+    pub fn any(&self) -> Result<bool, StoreError> {
+        self.with(|conn| conn.query_row("SELECT EXISTS (SELECT 1 FROM spool)", [], |r| r.get(0)))
     }
 
     /// Keep a refused document with the reason (removing it from the spool

@@ -121,19 +121,23 @@ pub fn init(conn: &Connection, file: bool) -> Result<(), StoreError> {
     if version == VERSION {
         return Ok(()); // current: no write on open, so opening never waits for a writer
     }
-    let has_measurements: bool = conn
-        .query_row(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'measurements'",
-            [],
-            |_| Ok(()),
-        )
-        .map(|()| true)
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(false),
-            e => Err(e),
-        })
+    // One process migrates; another opening at the same moment waits for
+    // the write lock, then finds the schema current.
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
         .map_err(store_error)?;
-    let tx = conn.unchecked_transaction().map_err(store_error)?;
+    let version: i64 = tx
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(store_error)?;
+    if version == VERSION {
+        return tx.commit().map_err(store_error);
+    }
+    let has_measurements: bool = tx
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'measurements')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(store_error)?;
     tx.execute_batch(CATALOGUE).map_err(store_error)?;
     if has_measurements && version < 2 {
         migrate_to_2(&tx).map_err(|e| {
