@@ -81,30 +81,8 @@ impl World {
 
     /// Store a probe measurement stamped `at` (history written directly).
     async fn past(&self, instance: &str, at: DateTime<Utc>, value: f64, labels: &[(&str, &str)]) {
-        let mut m = Measurement {
-            id: String::new(),
-            instance: instance.into(),
-            measure: "probe@1.0.0".into(),
-            measure_id: "probe".into(),
-            measure_version: "1.0.0".into(),
-            measure_name: "probe".into(),
-            unit: "1".into(),
-            kind: "direct".into(),
-            scale: "ratio".into(),
-            timestamp: at,
-            observed_at: None,
-            value: Some(value),
-            text: None,
-            details: None,
-            labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>(),
-            error: None,
-            error_kind: None,
-            duration_ms: 0.0,
-        };
-        m.seal();
+        // A sealed measurement of the probe measure (the suite's builder).
+        let m = smm_engine::conformance::measurement(instance, "probe", at, value, labels);
         self.engine.measurements().append(&[m]).await.unwrap();
     }
 }

@@ -51,7 +51,7 @@ impl Engine {
             }
             let batch = Self::derived_measurements(&instance, &record, results, at, 0.0);
             stored += self
-                .store(batch, false)
+                .store(batch, super::run::Stamping::Fixed)
                 .await?
                 .iter()
                 .filter(|r| r.outcome != Appended::AlreadyStored)

@@ -95,8 +95,18 @@ pub struct Engine {
     /// Recent timestamps (ms) of each instance's live measurements: two
     /// live measurements of one instance never share a millisecond, so
     /// they never share an id (see `run.rs`).
-    stamps: Mutex<HashMap<String, std::collections::VecDeque<i64>>>,
+    stamps: Mutex<HashMap<String, std::collections::BTreeSet<i64>>>,
+    /// Instances by name as of a change marker, and the marker with when it
+    /// was read: the run path re-reads the catalogue only when it changed,
+    /// and looks at the marker at most every [`MARKER_TTL`].
+    instances: Mutex<HashMap<String, (i64, Instance)>>,
+    marker: Mutex<Option<(i64, std::time::Instant)>>,
 }
+
+/// How long the run path trusts the catalogue change marker it last read:
+/// a change made by another process reaches runs within this (the
+/// scheduler reloads on the same cadence).
+const MARKER_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Engine {
     /// Open (creating if needed) the installation at `home`, with its
@@ -157,6 +167,8 @@ impl Engine {
             dependents: Mutex::new(None),
             records: Mutex::new(HashMap::new()),
             stamps: Mutex::new(HashMap::new()),
+            instances: Mutex::new(HashMap::new()),
+            marker: Mutex::new(None),
         }
     }
 

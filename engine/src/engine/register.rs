@@ -21,7 +21,9 @@ impl Engine {
                 CatalogueError::InvalidDerived(format!("{}: not UTF-8 text: {e}", path.display()))
             })?;
             let derived = smm_catalogue::DerivedMeasure::parse(&path.display().to_string(), &text)?;
-            return Ok(self.catalogue.register_derived(derived)?);
+            let registered = self.catalogue.register_derived(derived)?;
+            self.forget_marker();
+            return Ok(registered);
         }
         self.register_bytes(&bytes).await.map_err(|e| match e {
             EngineError::Register { source, .. } => EngineError::Register {
@@ -45,7 +47,9 @@ impl Engine {
                 source,
             })?;
         let metadata = raw.validate()?;
-        Ok(self.catalogue.register_component(metadata, &sha256, wasm)?)
+        let registered = self.catalogue.register_component(metadata, &sha256, wasm)?;
+        self.forget_marker();
+        Ok(registered)
     }
 
     /// Validate and store an instance; its limit overrides must lie within
@@ -57,6 +61,29 @@ impl Engine {
                 reason,
             }
         })?;
-        Ok(self.catalogue.create_instance(spec)?)
+        let instance = self.catalogue.create_instance(spec)?;
+        self.forget_marker();
+        Ok(instance)
+    }
+
+    /// Pause (or resume) an instance: no longer scheduled, no longer
+    /// recomputed (a derived one); it keeps its configuration.
+    pub fn set_paused(&self, name: &str, paused: bool) -> Result<Instance, EngineError> {
+        let instance = self.catalogue.set_paused(name, paused)?;
+        self.forget_marker();
+        Ok(instance)
+    }
+
+    /// Delete an instance; its measurements stay.
+    pub fn delete_instance(&self, name: &str) -> Result<(), EngineError> {
+        self.catalogue.delete_instance(name)?;
+        self.forget_marker();
+        Ok(())
+    }
+
+    /// Changes made through this engine reach its runs at once, not after
+    /// the marker's time to live.
+    fn forget_marker(&self) {
+        *self.marker.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }

@@ -18,6 +18,18 @@ use crate::measurement::Measurement;
 use crate::sandbox::{self, Failure};
 use crate::store::Appended;
 
+/// How [`Engine::store`] stamps a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stamping {
+    /// Taken now (a run): after every earlier batch of the instance.
+    Now,
+    /// Computed at a given instant (a recomputation at an input's time):
+    /// that instant, or the next millisecond free for the instance.
+    At,
+    /// Exactly as given (a backfill: a repeated instant finds its result).
+    Fixed,
+}
+
 /// A measurement and what the store did with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recorded {
@@ -40,9 +52,7 @@ impl Engine {
     /// derived instances that depend on them. Returns what this instance
     /// stored.
     pub async fn run_all(&self, name: &str) -> Result<Vec<Recorded>, EngineError> {
-        // The instance and the catalogue change marker in one store call.
-        let (instance, marker) = self.embedded.instance_and_marker(name).await?;
-        let instance = instance.ok_or_else(|| CatalogueError::UnknownInstance(name.into()))?;
+        let (instance, marker) = self.lookup(name).await?;
         let record = self.record_of(&instance).await?;
         let stored = match &record.implementation {
             Implementation::Derived { definition } => {
@@ -60,6 +70,34 @@ impl Engine {
 
     /// The measure version an instance is pinned to. Cached for the life of
     /// the engine: what `id@version` names never changes.
+    /// An instance and the catalogue change marker: from memory while
+    /// the marker is fresh and unchanged, else in one store call.
+    async fn lookup(&self, name: &str) -> Result<(Instance, i64), EngineError> {
+        let fresh = self
+            .marker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .filter(|(_, read)| read.elapsed() < super::MARKER_TTL)
+            .map(|(marker, _)| marker);
+        if let Some(marker) = fresh {
+            let cache = self.instances.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((m, instance)) = cache.get(name)
+                && *m == marker
+            {
+                return Ok((instance.clone(), marker));
+            }
+        }
+        let (instance, marker) = self.embedded.instance_and_marker(name).await?;
+        let instance = instance.ok_or_else(|| CatalogueError::UnknownInstance(name.into()))?;
+        *self.marker.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((marker, std::time::Instant::now()));
+        self.instances
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), (marker, instance.clone()));
+        Ok((instance, marker))
+    }
+
     /// An instance, read on the blocking pool.
     pub(super) async fn instance(&self, name: &str) -> Result<Instance, EngineError> {
         let (instance, _) = self.embedded.instance_and_marker(name).await?;
@@ -129,19 +167,21 @@ impl Engine {
     }
 
     /// Seal and append `batch`: the measurements of one instance at one
-    /// instant (several for a grouped collective). A `live` batch (a run,
-    /// or a recomputation triggered by one) taken in the same millisecond
-    /// as an earlier live batch of its instance moves to the next free
-    /// millisecond: its id differs, so it is stored, not taken for a
-    /// re-sent copy. A backfill is not live: its instants are fixed, and a
-    /// repeated instant must find its earlier result.
+    /// instant (several for a grouped collective), stamped as `stamping`
+    /// says. Two batches of an instance stamped by this engine never share
+    /// a millisecond, so never an id: the second is stored, not taken for a
+    /// re-sent copy of the first. A backfill keeps its instants: a repeated
+    /// instant must find its earlier result.
     pub(super) async fn store(
         &self,
         mut batch: Vec<Measurement>,
-        live: bool,
+        stamping: Stamping,
     ) -> Result<Vec<Recorded>, EngineError> {
-        if live && let Some(first) = batch.first() {
-            let at = self.unique_stamp(&first.instance, first.timestamp);
+        let monotonic = stamping == Stamping::Now;
+        if stamping != Stamping::Fixed
+            && let Some(first) = batch.first()
+        {
+            let at = self.unique_stamp(&first.instance, first.timestamp, monotonic);
             batch.iter_mut().for_each(|m| m.timestamp = at);
         }
         batch.iter_mut().for_each(Measurement::seal);
@@ -156,22 +196,29 @@ impl Engine {
             .collect())
     }
 
-    /// `at` (whole ms), or the next millisecond not yet used by a recent
-    /// live batch of `instance` (at most a few ms later).
-    fn unique_stamp(&self, instance: &str, at: DateTime<Utc>) -> DateTime<Utc> {
-        /// Stamps remembered per instance: enough for bursts of runs and
-        /// recomputations of one instance within a few milliseconds.
-        const RECENT: usize = 32;
+    /// `at` (whole ms), or the next millisecond not yet used by a batch of
+    /// `instance`; `monotonic`: also after the newest one.
+    fn unique_stamp(&self, instance: &str, at: DateTime<Utc>, monotonic: bool) -> DateTime<Utc> {
+        /// How far back stamps are remembered: a batch stamped more
+        /// than this before the instance's newest (a recomputation at an
+        /// old input's time) may share a millisecond, and then an id.
+        const WINDOW_MS: i64 = 10_000;
         let mut stamps = self.stamps.lock().unwrap_or_else(|p| p.into_inner());
-        let recent = stamps.entry(instance.to_string()).or_default();
+        let used = stamps.entry(instance.to_string()).or_default();
         let mut ms = at.timestamp_millis();
-        while recent.contains(&ms) {
+        // Taken now (a run, not a recomputation at an input's time): after
+        // everything before it, however fast the runs come.
+        if monotonic && let Some(&newest) = used.last() {
+            ms = ms.max(newest + 1);
+        }
+        while used.contains(&ms) {
             ms += 1;
         }
-        if recent.len() == RECENT {
-            recent.pop_front();
+        used.insert(ms);
+        if let Some(&newest) = used.last() {
+            // Forget what is out of the window (bounded memory).
+            *used = used.split_off(&(newest - WINDOW_MS));
         }
-        recent.push_back(ms);
         DateTime::from_timestamp_millis(ms).unwrap_or(at)
     }
 
@@ -198,7 +245,7 @@ impl Engine {
                 m.error = Some(f.to_string());
             }
         }
-        let mut stored = self.store(vec![m], true).await?;
+        let mut stored = self.store(vec![m], Stamping::Now).await?;
         Ok(stored.swap_remove(0))
     }
 
@@ -216,7 +263,7 @@ impl Engine {
         let elapsed = started.elapsed().as_nanos() as f64 / 1e6;
         self.store(
             Self::derived_measurements(instance, record, results, at, elapsed),
-            true,
+            Stamping::At,
         )
         .await
     }

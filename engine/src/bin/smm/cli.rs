@@ -367,15 +367,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             output::instances(&engine.instances()?, &engine.instance_states()?);
         }
         Command::Instance(InstanceCmd::Pause { name }) => {
-            engine.catalogue().set_paused(&name, true)?;
+            engine.set_paused(&name, true)?;
             println!("paused instance {name}");
         }
         Command::Instance(InstanceCmd::Resume { name }) => {
-            engine.catalogue().set_paused(&name, false)?;
+            engine.set_paused(&name, false)?;
             println!("resumed instance {name}");
         }
         Command::Instance(InstanceCmd::Delete { name }) => {
-            engine.catalogue().delete_instance(&name)?;
+            engine.delete_instance(&name)?;
             println!("deleted instance {name} (its measurements stay)");
         }
         Command::Serve {

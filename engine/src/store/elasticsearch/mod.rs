@@ -24,6 +24,7 @@ mod sink;
 mod spool;
 mod templates;
 
+pub use encoder::encode as encode_document;
 pub use spool::{DeadLetter, DeliveryStatus};
 pub use templates::Setup;
 

@@ -56,7 +56,11 @@ pub struct DeliveryStatus {
 
 #[derive(Clone)]
 pub struct Spool {
+    /// Spool and dead letters: every commit synced (`synchronous=FULL`).
     conn: Arc<Mutex<Connection>>,
+    /// Statistics only, on their own connection without a sync per commit:
+    /// recording a delivery must not cost an fsync on the write path.
+    stats: Arc<Mutex<Connection>>,
     path: String,
 }
 
@@ -108,10 +112,26 @@ impl Spool {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql(&name))?;
         conn.execute_batch(SCHEMA).map_err(sql(&name))?;
+        let stats = Connection::open(path).map_err(sql(&name))?;
+        stats
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sql(&name))?;
+        stats
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql(&name))?;
         Ok(Spool {
             conn: Arc::new(Mutex::new(conn)),
+            stats: Arc::new(Mutex::new(stats)),
             path: name,
         })
+    }
+
+    fn with_stats<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn).map_err(sql(&self.path))
     }
 
     fn with<T>(
@@ -255,7 +275,7 @@ impl Spool {
     pub fn delivered(&self, count: usize) -> Result<(), StoreError> {
         let now = Utc::now();
         let minute = now.timestamp() / 60;
-        self.with(|conn| {
+        self.with_stats(|conn| {
             let tx = conn.transaction()?;
             tx.execute(
                 "INSERT INTO deliveries (minute, count) VALUES (?1, ?2)
@@ -280,7 +300,7 @@ impl Spool {
     /// Record the last delivery error (its message must hold no secret).
     pub fn failed(&self, message: &str) -> Result<(), StoreError> {
         let now = Utc::now().timestamp_millis().to_string();
-        self.with(|conn| {
+        self.with_stats(|conn| {
             let tx = conn.transaction()?;
             for (k, v) in [("last_error", message), ("last_error_at", now.as_str())] {
                 tx.execute(

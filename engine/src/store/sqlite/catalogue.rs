@@ -91,12 +91,9 @@ impl CatalogueStore for SqliteStore {
 
     fn instance(&self, name: &str) -> Result<Option<Instance>, StoreError> {
         self.write(|conn| {
-            conn.query_row(
-                "SELECT instance FROM instances WHERE name = ?1",
-                [name],
-                |r| json_col(r, 0),
-            )
-            .optional()
+            conn.prepare_cached("SELECT instance FROM instances WHERE name = ?1")?
+                .query_row([name], |r| json_col(r, 0))
+                .optional()
         })
     }
 
