@@ -68,8 +68,6 @@ impl Engine {
         Ok(stored)
     }
 
-    /// The measure version an instance is pinned to. Cached for the life of
-    /// the engine: what `id@version` names never changes.
     /// An instance and the catalogue change marker: from memory while
     /// the marker is fresh and unchanged, else in one store call.
     async fn lookup(&self, name: &str) -> Result<(Instance, i64), EngineError> {
@@ -104,6 +102,8 @@ impl Engine {
         Ok(instance.ok_or_else(|| CatalogueError::UnknownInstance(name.into()))?)
     }
 
+    /// The measure version an instance is pinned to. Cached for the life of
+    /// the engine: what `id@version` names never changes.
     pub(super) async fn record_of(
         &self,
         instance: &Instance,
