@@ -23,6 +23,7 @@ mod registry;
 mod schema;
 mod store;
 mod store_error;
+pub mod text;
 
 pub use derived::{DerivedDefinition, DerivedKind, DerivedMeasure};
 pub use error::{CatalogueError, Violation};

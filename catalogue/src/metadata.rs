@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::error::CatalogueError;
 use crate::schema::ConfigSchema;
+use crate::text;
 
 /// Measurement scale (OMG SMM).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,19 +97,32 @@ impl RawMetadata {
     /// Check every field; all problems are reported at once.
     pub fn validate(self) -> Result<MeasureMetadata, CatalogueError> {
         let mut problems = Vec::new();
+        // Echoes of what the plugin sent are bounded and escaped: an id of
+        // 40 MiB or with terminal escapes must not reach the user as is.
+        let echo = |s: &str| format!("\"{}\"", text::shorten(s, 80));
         if !is_kebab_case(&self.id) {
             problems.push(format!(
-                "id {:?} is not kebab-case (lowercase letters and digits joined by '-', starting with a letter, at most 64 characters)",
-                self.id
+                "id {} is not kebab-case (lowercase letters and digits joined by '-', starting with a letter, at most 64 characters)",
+                echo(&self.id)
             ));
         }
-        let version = semver::Version::parse(&self.version)
-            .map_err(|e| problems.push(format!("version {:?} is not semver: {e}", self.version)))
-            .ok();
+        let version = if self.version.len() > 256 {
+            problems.push(format!("version {} is not semver", echo(&self.version)));
+            None
+        } else {
+            semver::Version::parse(&self.version)
+                .map_err(|e| {
+                    problems.push(format!(
+                        "version {} is not semver: {e}",
+                        echo(&self.version)
+                    ))
+                })
+                .ok()
+        };
         if version.as_ref().is_some_and(|v| !v.build.is_empty()) {
             problems.push(format!(
-                "version {:?} has build metadata (+...), which semver ignores for ordering; use a plain or pre-release version",
-                self.version
+                "version {} has build metadata (+...), which semver ignores for ordering; use a plain or pre-release version",
+                echo(&self.version)
             ));
         }
         if self.config_schema.len() > MAX_SCHEMA {
@@ -122,6 +136,11 @@ impl RawMetadata {
         ] {
             if text.len() > MAX_TEXT {
                 problems.push(format!("{field} is longer than {MAX_TEXT} bytes"));
+            } else if let Some(c) = text::first_forbidden(text, field == "description") {
+                problems.push(format!(
+                    "{field} holds the control or bidirectional formatting character U+{:04X}, which could change what a terminal shows",
+                    c as u32
+                ));
             }
         }
         if self.name.trim().is_empty() {
@@ -202,6 +221,35 @@ mod tests {
         let mut r = raw();
         r.config_schema = "{not json".into();
         assert!(r.validate().unwrap_err().to_string().contains("not JSON"));
+    }
+
+    #[test]
+    fn terminal_escapes_are_refused_and_huge_fields_are_not_echoed() {
+        let mut r = raw();
+        r.name = "Findings\u{1b}[2J".into();
+        r.unit = "\u{202e}sgnidnif".into();
+        r.description = "two lines\nare fine\there".into();
+        let err = r.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("name holds the control") && err.contains("U+001B"),
+            "{err}"
+        );
+        assert!(
+            err.contains("unit holds") && err.contains("U+202E"),
+            "{err}"
+        );
+        assert!(!err.contains("description"), "{err}");
+        assert!(!err.chars().any(crate::text::is_forbidden), "{err}");
+        let mut r = raw();
+        r.id = "X".repeat(40 << 20);
+        r.version = "v".repeat(1 << 20);
+        let err = r.validate().unwrap_err().to_string();
+        assert!(
+            err.len() < 1000,
+            "a bounded message, not {} bytes",
+            err.len()
+        );
+        assert!(err.contains(&format!("({} bytes)", 40 << 20)), "{err}");
     }
 
     #[test]

@@ -415,3 +415,46 @@ async fn open_files_are_bounded() {
     assert!(opened < 1000.0, "{m:?}");
     p.healthy_after("hoard").await;
 }
+
+#[tokio::test]
+async fn an_implausible_observed_at_is_invalid_output() {
+    let p = Probe::new().await;
+    // Year 262142, as i64 milliseconds allow.
+    let (m, _) = p
+        .misbehave(
+            "observed-at",
+            json!({"value": 8.21e18}),
+            LimitOverrides::default(),
+        )
+        .await;
+    assert_eq!(m.error_kind.as_deref(), Some("invalid-output"), "{m:?}");
+    assert!(m.error.unwrap().contains("100 years"));
+}
+
+#[tokio::test]
+async fn the_host_allocates_little_random_data_on_a_plugins_behalf() {
+    let p = Probe::new().await;
+    // 32 MiB would fit the plugin's 64 MiB cap, but the host would allocate
+    // it first, outside the cap: refused.
+    let (m, _) = p
+        .misbehave(
+            "random",
+            json!({"bytes": 32 << 20}),
+            LimitOverrides::default(),
+        )
+        .await;
+    assert!(
+        m.error.as_deref().unwrap().contains("exceeds limit"),
+        "{m:?}"
+    );
+    // A small request is served.
+    p.instance(
+        "small-random",
+        json!({"behaviour": "random", "bytes": 4096}),
+        LimitOverrides::default(),
+    );
+    assert_eq!(
+        p.engine.run("small-random").await.unwrap().value,
+        Some(4096.0)
+    );
+}

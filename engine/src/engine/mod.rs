@@ -49,6 +49,8 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("sandbox: {0}")]
     Sandbox(String),
+    #[error("{0}")]
+    Busy(String),
 }
 
 /// Where everything of one smm installation lives.
@@ -101,6 +103,8 @@ pub struct Engine {
     /// and looks at the marker at most every [`MARKER_TTL`].
     instances: Mutex<HashMap<String, (i64, Instance)>>,
     marker: Mutex<Option<(i64, std::time::Instant)>>,
+    /// The home (canonical), which no grant may expose.
+    home: Option<PathBuf>,
 }
 
 /// How long the run path trusts the catalogue change marker it last read:
@@ -129,12 +133,32 @@ impl Engine {
         Self::open_with(home, embedded, measurements)
     }
 
-    /// The embedded store of `home` (created if needed).
+    /// The embedded store of `home` (created if needed). The home is
+    /// private to the user running smm (0700) and so is the database
+    /// (0600): whoever can write them can change what the engine runs.
     pub fn open_embedded(home: &Home) -> Result<SqliteStore, EngineError> {
-        std::fs::create_dir_all(&home.root).map_err(|source| EngineError::Io {
-            path: home.root.display().to_string(),
-            source,
-        })?;
+        let io = |path: &std::path::Path| {
+            let path = path.display().to_string();
+            move |source| EngineError::Io { path, source }
+        };
+        std::fs::create_dir_all(&home.root).map_err(io(&home.root))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            std::fs::set_permissions(&home.root, std::fs::Permissions::from_mode(0o700))
+                .map_err(io(&home.root))?;
+            let db = home.database();
+            // Created private before SQLite opens it (its WAL and shared
+            // memory files take the database's mode).
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&db)
+                .map_err(io(&db))?;
+            std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600))
+                .map_err(io(&db))?;
+        }
         Ok(SqliteStore::open(&home.database())?)
     }
 
@@ -149,7 +173,13 @@ impl Engine {
             ..SandboxConfig::default()
         })
         .map_err(EngineError::Sandbox)?;
-        Ok(Engine::with_parts(embedded, measurements, sandbox))
+        let mut engine = Engine::with_parts(embedded, measurements, sandbox);
+        engine.home = Some(
+            home.root
+                .canonicalize()
+                .unwrap_or_else(|_| home.root.clone()),
+        );
+        Ok(engine)
     }
 
     /// An engine over explicit stores and sandbox (tests, benchmarks).
@@ -169,6 +199,7 @@ impl Engine {
             stamps: Mutex::new(HashMap::new()),
             instances: Mutex::new(HashMap::new()),
             marker: Mutex::new(None),
+            home: None,
         }
     }
 
@@ -214,6 +245,13 @@ impl Engine {
         config: SchedulerConfig,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<Summary, EngineError> {
+        // One scheduler per home: two would run each scheduled instance
+        // twice per fire time. The lock dies with the process (kill -9
+        // included), so a crash never leaves the home locked.
+        let _serving = match &self.home {
+            Some(home) => Some(lock_serving(home)?),
+            None => None,
+        };
         // A backend that cannot work as configured stops serve now; one
         // that is only unreachable is waited for (measurements are spooled).
         match self.measurements.health().await {
@@ -232,5 +270,40 @@ impl Engine {
             crate::scheduler::Clock::System,
         );
         Ok(scheduler.serve(shutdown).await?)
+    }
+}
+
+/// Hold `serve.lock` in `home` for as long as the returned file lives.
+fn lock_serving(home: &std::path::Path) -> Result<std::fs::File, EngineError> {
+    use std::io::{Read, Seek, Write};
+    let path = home.join("serve.lock");
+    let io = |source| EngineError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0).map_err(io)?;
+            file.rewind().map_err(io)?;
+            write!(file, "{}", std::process::id()).map_err(io)?;
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            Err(EngineError::Busy(format!(
+                "another smm serve (pid {}) is already serving {}: stop it first (two would run every scheduled instance twice)",
+                pid.trim(),
+                home.display()
+            )))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
     }
 }

@@ -55,12 +55,20 @@ impl Engine {
     /// Validate and store an instance; its limit overrides must lie within
     /// the sandbox's floors and ceilings.
     pub fn create_instance(&self, spec: InstanceSpec) -> Result<Instance, EngineError> {
-        Limits::check_overrides(&spec.limits).map_err(|reason| {
-            CatalogueError::InvalidInstance {
-                instance: spec.name.clone(),
-                reason,
+        let invalid = |reason: String| CatalogueError::InvalidInstance {
+            instance: spec.name.clone(),
+            reason,
+        };
+        Limits::check_overrides(&spec.limits).map_err(invalid)?;
+        for grant in &spec.grants {
+            if let Some(why) = self.exposes(grant) {
+                return Err(invalid(format!(
+                    "--grant-dir {} would expose {why}: grant the directory that holds the reports",
+                    grant.display()
+                ))
+                .into());
             }
-        })?;
+        }
         let instance = self.catalogue.create_instance(spec)?;
         self.forget_marker();
         Ok(instance)
@@ -79,6 +87,35 @@ impl Engine {
         self.catalogue.delete_instance(name)?;
         self.forget_marker();
         Ok(())
+    }
+
+    /// What granting `dir` (read-only) would expose that no plugin may
+    /// read: the host's whole filesystem, its kernel and device views, or
+    /// the engine itself (database, compile cache, spool, configuration).
+    fn exposes(&self, dir: &Path) -> Option<String> {
+        let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        if dir == Path::new("/") {
+            return Some("the whole filesystem".into());
+        }
+        for system in ["/proc", "/sys", "/dev"] {
+            if dir.starts_with(system) {
+                return Some(format!("{system}, the host's kernel and device views"));
+            }
+        }
+        let home = self.home.as_deref()?;
+        if home.starts_with(&dir) {
+            return Some(format!(
+                "the smm home {} (the catalogue, measurements, compile cache and configuration)",
+                home.display()
+            ));
+        }
+        if dir.starts_with(home) {
+            return Some(format!(
+                "part of the smm home {} (the catalogue, measurements, compile cache and configuration)",
+                home.display()
+            ));
+        }
+        None
     }
 
     /// Changes made through this engine reach its runs at once, not after

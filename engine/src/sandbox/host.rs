@@ -16,6 +16,10 @@ use super::stderr::TailPipe;
 /// How much of a plugin's stderr is kept (the end of it).
 const STDERR_BYTES: usize = 4 << 10;
 
+/// Most random bytes one call may ask the host for (wasmtime's default is
+/// 64 MiB, allocated outside the plugin's memory cap).
+const MAX_RANDOM_BYTES: u64 = 64 << 10;
+
 /// Resources (open files, streams, pollables) a plugin may hold at once:
 /// each open file is a host file descriptor.
 const MAX_RESOURCES: usize = 256;
@@ -47,7 +51,10 @@ impl Host {
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false);
+            .allow_ip_name_lookup(false)
+            // The host allocates random bytes before they reach the
+            // plugin's memory (and its cap): keep that allocation small.
+            .max_random_size(MAX_RANDOM_BYTES);
         for dir in grants {
             let guest = dir
                 .to_str()

@@ -374,9 +374,17 @@ fn validate(m: bindings::Measurement, limits: &Limits) -> Result<Collected, Fail
     };
     let observed_at = match m.observed_at {
         None => None,
-        Some(ms) => Some(DateTime::<Utc>::from_timestamp_millis(ms).ok_or_else(|| {
-            Failure::InvalidOutput(format!("observed-at {ms} ms is out of range"))
-        })?),
+        Some(ms) => {
+            // A plausible time: within a century of now (not the year 262142).
+            const CENTURY_MS: i64 = 100 * 366 * 86_400_000;
+            let now = Utc::now().timestamp_millis();
+            if ms.abs_diff(now) > CENTURY_MS as u64 {
+                return Err(Failure::InvalidOutput(format!(
+                    "observed-at {ms} ms since the Unix epoch is more than 100 years from now"
+                )));
+            }
+            DateTime::<Utc>::from_timestamp_millis(ms)
+        }
     };
     Ok(Collected {
         value: m.value,
@@ -444,5 +452,23 @@ mod tests {
         ));
         let ok = validate(plugin(Some(2.0), None, Some(r#"{"a":1}"#)), &l).unwrap();
         assert_eq!(ok.details.unwrap()["a"], 1);
+        // observed-at: a plausible time only.
+        let at = |ms: i64| {
+            let mut m = plugin(Some(1.0), None, None);
+            m.observed_at = Some(ms);
+            validate(m, &l)
+        };
+        let now = Utc::now().timestamp_millis();
+        assert!(at(now - 86_400_000).is_ok());
+        for wild in [
+            8_210_266_876_799_999,
+            -8_210_266_876_799_999,
+            now + 200 * 365 * 86_400_000,
+        ] {
+            assert!(
+                matches!(at(wild), Err(Failure::InvalidOutput(ref m)) if m.contains("100 years")),
+                "{wild}"
+            );
+        }
     }
 }

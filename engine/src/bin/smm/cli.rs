@@ -406,7 +406,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let measurements: Vec<_> = all.iter().map(|r| r.measurement.clone()).collect();
             if json {
                 for m in &measurements {
-                    println!("{}", serde_json::to_string(m)?);
+                    println!("{}", output::json(m)?);
                 }
             } else {
                 output::measurements(&measurements);
@@ -467,7 +467,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             };
             let rows = engine.query(&query).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                println!("{}", output::json(&rows)?);
             } else {
                 output::measurements(&rows);
             }

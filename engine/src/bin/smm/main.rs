@@ -37,7 +37,9 @@ fn main() -> ExitCode {
                     line.push_str(&c);
                 }
             }
-            eprintln!("error: {}", line.replace('\n', " "));
+            // Errors may quote what a plugin sent: escaped, on one line.
+            let line = line.replace('\n', " ");
+            eprintln!("error: {}", smm_catalogue::text::escape(&line));
             ExitCode::FAILURE
         }
     }

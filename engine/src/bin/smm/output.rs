@@ -1,29 +1,73 @@
 //! Human-readable output of the `smm` command line.
+//!
+//! Invariant: every string a plugin (or a user) controls is printed through
+//! [`text::escape`] (or, for JSON, [`json`]): control characters and
+//! bidirectional formatting characters are shown as `\u{..}`, never sent
+//! to the terminal. Tables size their columns to their content.
 
+use smm_catalogue::text;
 use smm_catalogue::{Instance, MeasureRecord};
 use smm_engine::Measurement;
 use smm_engine::scheduler::InstanceState;
+
+/// A JSON value as one line, safe to print (the same JSON value).
+pub fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
+    Ok(text::escape_json(&serde_json::to_string(value)?).into_owned())
+}
+
+/// Print `rows` under `headers`, each column as wide as its widest cell
+/// (the last column unpadded); cells are escaped.
+fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|r| r.iter().map(|c| text::escape(c).into_owned()).collect())
+        .collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let last = cells.len().saturating_sub(1);
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i == last {
+                out.push_str(cell);
+            } else {
+                out.push_str(cell);
+                out.push_str(&" ".repeat(w - cell.chars().count() + 2));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(headers.to_vec());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
 
 pub fn measures(records: &[MeasureRecord]) {
     if records.is_empty() {
         println!("no measure registered (smm measure register <file.wasm>)");
         return;
     }
-    println!(
-        "{:<28} {:<10} {:<9} {:<10} NAME",
-        "MEASURE", "KIND", "SCALE", "UNIT"
+    table(
+        &["MEASURE", "KIND", "SCALE", "UNIT", "NAME"],
+        records
+            .iter()
+            .map(|r| {
+                let m = &r.metadata;
+                vec![
+                    r.reference(),
+                    r.smm_kind().to_string(),
+                    m.scale.as_str().to_string(),
+                    m.unit.clone(),
+                    m.name.clone(),
+                ]
+            })
+            .collect(),
     );
-    for r in records {
-        let m = &r.metadata;
-        println!(
-            "{:<28} {:<10} {:<9} {:<10} {}",
-            r.reference(),
-            m.kind.as_str(),
-            m.scale.as_str(),
-            m.unit,
-            m.name
-        );
-    }
 }
 
 pub fn measure(r: &MeasureRecord) {
@@ -35,20 +79,23 @@ pub fn measure(r: &MeasureRecord) {
             serde_json::to_string(definition).unwrap_or_default()
         ),
     };
+    let e = |s: &str| text::escape(s).into_owned();
     println!("measure:     {}", r.reference());
-    println!("name:        {}", m.name);
-    println!("description: {}", m.description);
-    println!("kind:        {}", m.kind.as_str());
+    println!("name:        {}", e(&m.name));
+    // The description may span lines; each is escaped.
+    for (i, line) in m.description.lines().enumerate() {
+        let label = if i == 0 { "description:" } else { "" };
+        println!("{label:<12} {}", e(line));
+    }
+    println!("kind:        {}", r.smm_kind());
     println!("scale:       {}", m.scale.as_str());
-    println!("unit:        {}", m.unit);
-    println!("output:      {}", m.output);
-    println!("computed by: {implementation}");
+    println!("unit:        {}", e(&m.unit));
+    println!("output:      {}", e(&m.output));
+    println!("computed by: {}", e(&implementation));
     println!("registered:  {}", r.registered_at.to_rfc3339());
     println!("config schema:");
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&m.config_schema).unwrap_or_default()
-    );
+    let schema = serde_json::to_string_pretty(&m.config_schema).unwrap_or_default();
+    println!("{}", text::escape_json(&schema));
 }
 
 pub fn instances(list: &[Instance], states: &[InstanceState]) {
@@ -61,38 +108,51 @@ pub fn instances(list: &[Instance], states: &[InstanceState]) {
             t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
         })
     };
-    println!(
-        "{:<28} {:<24} {:<16} {:<7} {:<20} {:<6} {:<4} {:<20} LABELS",
-        "INSTANCE", "MEASURE", "SCHEDULE", "STATE", "LAST RUN", "STATUS", "FAIL", "NEXT FIRE"
+    let rows = list
+        .iter()
+        .map(|i| {
+            let labels: Vec<String> = i.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let state = states.iter().find(|s| s.instance == i.name);
+            let active = match (&i.schedule, i.paused) {
+                (None, _) => "manual",
+                (Some(_), true) => "paused",
+                (Some(_), false) => "active",
+            };
+            let next = if i.paused {
+                "-".to_string()
+            } else {
+                time(state.and_then(|s| s.next_fire))
+            };
+            vec![
+                i.name.clone(),
+                i.measure_ref(),
+                i.schedule.clone().unwrap_or_else(|| "-".into()),
+                active.to_string(),
+                time(state.and_then(|s| s.last_run)),
+                state
+                    .and_then(|s| s.last_status)
+                    .map_or("-", |s| s.as_str())
+                    .to_string(),
+                state.map_or(0, |s| s.consecutive_failures).to_string(),
+                next,
+                labels.join(","),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "INSTANCE",
+            "MEASURE",
+            "SCHEDULE",
+            "STATE",
+            "LAST RUN",
+            "STATUS",
+            "FAIL",
+            "NEXT FIRE",
+            "LABELS",
+        ],
+        rows,
     );
-    for i in list {
-        let labels: Vec<String> = i.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let state = states.iter().find(|s| s.instance == i.name);
-        let active = match (&i.schedule, i.paused) {
-            (None, _) => "manual",
-            (Some(_), true) => "paused",
-            (Some(_), false) => "active",
-        };
-        let next = if i.paused {
-            "-".to_string()
-        } else {
-            time(state.and_then(|s| s.next_fire))
-        };
-        println!(
-            "{:<28} {:<24} {:<16} {:<7} {:<20} {:<6} {:<4} {:<20} {}",
-            i.name,
-            i.measure_ref(),
-            i.schedule.as_deref().unwrap_or("-"),
-            active,
-            time(state.and_then(|s| s.last_run)),
-            state
-                .and_then(|s| s.last_status)
-                .map_or("-", |s| s.as_str()),
-            state.map_or(0, |s| s.consecutive_failures),
-            next,
-            labels.join(",")
-        );
-    }
 }
 
 pub fn measurements(rows: &[Measurement]) {
@@ -100,17 +160,22 @@ pub fn measurements(rows: &[Measurement]) {
         println!("no measurement");
         return;
     }
+    let width = |f: fn(&Measurement) -> usize| rows.iter().map(f).max().unwrap_or(0);
+    let (wi, wm) = (
+        width(|m| text::escape(&m.instance).chars().count()),
+        width(|m| m.measure.chars().count()),
+    );
     for m in rows {
         println!(
-            "{}  {:<20} {:<24} {}",
+            "{}  {:<wi$}  {:<wm$}  {}",
             m.timestamp
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            m.instance,
+            text::escape(&m.instance),
             m.measure,
-            m.display_value()
+            text::escape(&m.display_value()),
         );
         if let Some(d) = &m.details {
-            println!("    details: {d}");
+            println!("    details: {}", text::escape_json(&d.to_string()));
         }
     }
 }
@@ -142,12 +207,12 @@ pub fn es_status(
             Ok(version) => v["cluster_version"] = version.clone().into(),
             Err(e) => v["cluster_error"] = e.to_string().into(),
         }
-        println!("{v}");
+        println!("{}", text::escape_json(&v.to_string()));
         return Ok(());
     }
     match health {
         Ok(version) => println!("cluster:        Elasticsearch {version}, templates installed"),
-        Err(e) => println!("cluster:        {e}"),
+        Err(e) => println!("cluster:        {}", text::escape(&e.to_string())),
     }
     println!("data stream:    {data_stream}");
     println!("spool backlog:  {} measurements", status.backlog);
@@ -159,7 +224,11 @@ pub fn es_status(
         time(status.last_delivery)
     );
     match &status.last_error {
-        Some(e) => println!("last error:     {} at {}", e, time(status.last_error_at)),
+        Some(e) => println!(
+            "last error:     {} at {}",
+            text::escape(e),
+            time(status.last_error_at)
+        ),
         None => println!("last error:     -"),
     }
     Ok(())
@@ -173,7 +242,7 @@ pub fn dead_letters(
         for d in list {
             let mut v = serde_json::to_value(d)?;
             v["document"] = serde_json::from_slice(&d.doc).unwrap_or(serde_json::Value::Null);
-            println!("{v}");
+            println!("{}", text::escape_json(&v.to_string()));
         }
         return Ok(());
     }
@@ -187,7 +256,7 @@ pub fn dead_letters(
             d.at.format("%Y-%m-%dT%H:%M:%SZ"),
             d.id,
             d.status,
-            d.reason
+            text::escape(&d.reason)
         );
     }
     Ok(())
@@ -200,9 +269,19 @@ pub fn kibana_report(report: &smm_engine::kibana::ImportReport) {
         } else {
             "created"
         };
-        println!("{verb} {} {:?} ({})", o.kind, o.title, o.id);
+        println!(
+            "{verb} {} \"{}\" ({})",
+            text::escape(&o.kind),
+            text::escape(&o.title),
+            text::escape(&o.id)
+        );
     }
     for f in &report.failures {
-        println!("NOT imported {} {}: {}", f.kind, f.id, f.error);
+        println!(
+            "NOT imported {} {}: {}",
+            text::escape(&f.kind),
+            text::escape(&f.id),
+            text::escape(&f.error)
+        );
     }
 }

@@ -41,6 +41,13 @@ pub enum Behaviour {
     Write,
     /// Report how many environment variables, arguments and sockets it sees.
     Ambient,
+    /// Return `text` as the text value (and `text` as an error message when
+    /// `value` is negative): terminal escapes in plugin output.
+    Text,
+    /// Return `value` with observed-at `value` as Unix milliseconds.
+    ObservedAt,
+    /// Ask the host for `bytes` random bytes in one call.
+    Random,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -53,6 +60,8 @@ pub struct Config {
     pub bytes: usize,
     #[serde(default)]
     pub path: String,
+    #[serde(default)]
+    pub text: String,
 }
 
 #[inline(never)]
@@ -139,6 +148,16 @@ impl Measure for Probe {
                 Ok(()) => Ok(Measurement::value(1.0)),
                 Err(e) => Err(Error::input(format!("cannot write {}: {e}", config.path))),
             },
+            Behaviour::Text if config.value < 0.0 => Err(Error::input(config.text)),
+            Behaviour::Text => {
+                Ok(Measurement::text(config.text.clone())
+                    .with_details(json!({ "note": config.text })))
+            }
+            Behaviour::ObservedAt => Ok(Measurement::value(1.0).observed_at(config.value as i64)),
+            Behaviour::Random => {
+                let bytes = wasip2::random::random::get_random_bytes(config.bytes as u64);
+                Ok(Measurement::value(bytes.len() as f64))
+            }
             Behaviour::Ambient => {
                 let env = std::env::vars().count();
                 let args = std::env::args().count();

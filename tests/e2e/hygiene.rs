@@ -1,0 +1,275 @@
+//! What a person reads cannot be forged by a plugin, and what the engine
+//! keeps is private: the CLI escapes control and bidirectional formatting
+//! characters in everything a plugin controls (tables, plain output,
+//! `--json`, errors); `$SMM_HOME` is private to its user; grants cannot
+//! expose the host or the engine itself; a second `smm serve` on one home
+//! is refused.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use smm_catalogue::text::is_forbidden;
+use smm_tests::{Smm, component};
+
+const HOSTILE: &str = "pwned\u{1b}]0;title\u{7}\u{1b}[2J\u{9b}31m\u{202e}gpj.exe";
+
+fn clean(out: &[u8], what: &str) {
+    let text = String::from_utf8_lossy(out);
+    if let Some(c) = text.chars().find(|&c| is_forbidden(c) && c != '\n') {
+        panic!("{what}: U+{:04X} reached the terminal: {text:?}", c as u32);
+    }
+}
+
+fn probe(smm: &Smm, name: &str, config: Value) {
+    smm.ok(&[
+        "instance",
+        "create",
+        name,
+        "--measure",
+        "probe",
+        "--config",
+        &config.to_string(),
+    ]);
+}
+
+#[test]
+fn plugin_output_cannot_forge_the_terminal() {
+    let smm = Smm::new(env!("CARGO_BIN_EXE_smm"));
+    smm.ok(&[
+        "measure",
+        "register",
+        component("probe-plugin").to_str().unwrap(),
+    ]);
+    probe(
+        &smm,
+        "text",
+        serde_json::json!({"behaviour": "text", "text": HOSTILE}),
+    );
+    probe(
+        &smm,
+        "fails",
+        serde_json::json!({"behaviour": "text", "text": HOSTILE, "value": -1}),
+    );
+    for args in [
+        vec!["run", "text"],
+        vec!["run", "text", "--json"],
+        vec!["run", "fails"],
+        vec!["run", "fails", "--json"],
+        vec!["query", "text"],
+        vec!["query", "text", "--json"],
+        vec!["query", "fails"],
+        vec!["instance", "list"],
+        vec!["measure", "list"],
+    ] {
+        let out = smm.run(&args);
+        clean(&out.stdout, &format!("smm {args:?} stdout"));
+        clean(&out.stderr, &format!("smm {args:?} stderr"));
+    }
+    // Escaped, not dropped: the person sees what the plugin sent.
+    let shown = String::from_utf8(smm.run(&["query", "text"]).stdout).unwrap();
+    assert!(shown.contains("pwned\\u{1b}]0;title"), "{shown}");
+    assert!(shown.contains("\\u{202e}gpj.exe"), "{shown}");
+    // --json is still JSON, holding exactly what the plugin returned.
+    let rows: Value = serde_json::from_str(&smm.ok(&["query", "text", "--json"])).unwrap();
+    assert_eq!(rows[0]["text"], HOSTILE);
+    assert_eq!(rows[0]["details"]["note"], HOSTILE);
+    let err = smm.fails(&["run", "fails"]);
+    assert!(err.contains("\\u{9b}31m"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn the_home_is_private_to_its_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let smm = Smm::new(env!("CARGO_BIN_EXE_smm"));
+    let home = smm.home.path().join("fresh");
+    let out = Command::new(env!("CARGO_BIN_EXE_smm"))
+        .args(["measure", "list"])
+        .env("SMM_HOME", &home)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&home), 0o700, "the home");
+    assert_eq!(mode(&home.join("smm.db")), 0o600, "the database");
+    assert_eq!(mode(&home.join("cache")), 0o700, "the compile cache");
+}
+
+#[test]
+fn grants_cannot_expose_the_host_or_the_engine() {
+    let smm = Smm::new(env!("CARGO_BIN_EXE_smm"));
+    smm.ok(&[
+        "measure",
+        "register",
+        component("probe-plugin").to_str().unwrap(),
+    ]);
+    let home = smm.home.path().canonicalize().unwrap();
+    let parent = home.parent().unwrap().to_str().unwrap().to_string();
+    let home_str = home.to_str().unwrap().to_string();
+    let cache = home.join("cache");
+    let cache_str = cache.to_str().unwrap().to_string();
+    for (grant, why) in [
+        ("/", "the whole filesystem"),
+        ("/proc", "/proc"),
+        ("/sys", "/sys"),
+        ("/dev", "/dev"),
+        (parent.as_str(), "smm home"),
+        (home_str.as_str(), "smm home"),
+        (cache_str.as_str(), "smm home"),
+    ] {
+        let err = smm.fails(&[
+            "instance",
+            "create",
+            "g",
+            "--measure",
+            "probe",
+            "--config",
+            r#"{"behaviour":"constant"}"#,
+            "--grant-dir",
+            grant,
+        ]);
+        assert!(err.contains(why), "--grant-dir {grant}: {err}");
+    }
+    // An ordinary directory is fine.
+    let reports = tempfile::tempdir().unwrap();
+    smm.ok(&[
+        "instance",
+        "create",
+        "g",
+        "--measure",
+        "probe",
+        "--config",
+        r#"{"behaviour":"constant"}"#,
+        "--grant-dir",
+        reports.path().to_str().unwrap(),
+    ]);
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_in_a_grant_cannot_lead_out_of_it() {
+    use std::os::unix::fs::symlink;
+    let smm = Smm::new(env!("CARGO_BIN_EXE_smm"));
+    smm.ok(&[
+        "measure",
+        "register",
+        component("probe-plugin").to_str().unwrap(),
+    ]);
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.txt");
+    std::fs::write(&secret, "not for plugins").unwrap();
+    let grant = tempfile::tempdir().unwrap();
+    let g = grant.path().canonicalize().unwrap();
+    std::fs::write(g.join("report.txt"), "twelve bytes").unwrap();
+    std::fs::create_dir(g.join("sub")).unwrap();
+    symlink(&secret, g.join("absolute")).unwrap();
+    symlink(
+        "../../../../../../../../../../etc/passwd",
+        g.join("sub/relative"),
+    )
+    .unwrap();
+    symlink(g.join("absolute"), g.join("chained")).unwrap();
+    symlink(g.join("loop-b"), g.join("loop-a")).unwrap();
+    symlink(g.join("loop-a"), g.join("loop-b")).unwrap();
+    symlink("report.txt", g.join("inside")).unwrap();
+    let read = |name: &str, path: std::path::PathBuf| -> Value {
+        smm.ok(&[
+            "instance",
+            "create",
+            name,
+            "--measure",
+            "probe",
+            "--config",
+            &serde_json::json!({"behaviour": "read", "path": path}).to_string(),
+            "--grant-dir",
+            g.to_str().unwrap(),
+        ]);
+        smm.run_json(name)
+    };
+    for (name, path) in [
+        ("absolute", g.join("absolute")),
+        ("relative", g.join("sub/relative")),
+        ("chained", g.join("chained")),
+        ("looping", g.join("loop-a")),
+    ] {
+        let m = read(name, path);
+        assert_eq!(m["error_kind"], "input", "{name}: {m}");
+    }
+    let m = read("inside", g.join("inside"));
+    assert_eq!(
+        m["value"], 12.0,
+        "a link to a file inside the grant works: {m}"
+    );
+}
+
+#[test]
+fn a_second_serve_on_one_home_is_refused() {
+    let smm = Smm::new(env!("CARGO_BIN_EXE_smm"));
+    let mut first = Command::new(env!("CARGO_BIN_EXE_smm"))
+        .args(["serve"])
+        .env("SMM_HOME", smm.home.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the first one holds the home (its pid in serve.lock).
+    let lock = smm.home.path().join("serve.lock");
+    let started = Instant::now();
+    while std::fs::read_to_string(&lock).unwrap_or_default() != first.id().to_string() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the first serve never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A second one that starts instead of refusing is killed (and the
+    // test fails), never waited for.
+    let second = loop {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_smm"))
+            .args(["serve"])
+            .env("SMM_HOME", smm.home.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let until = Instant::now() + Duration::from_secs(10);
+        while child.try_wait().unwrap().is_none() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            first.kill().unwrap();
+            panic!("a second smm serve started on the same home");
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        if !out.status.success() && err.contains("already serving") {
+            break err;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no refusal: {err}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        second.contains(&first.id().to_string()),
+        "names the pid: {second}"
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // Once the first is gone (even killed), serve starts again.
+    let mut again = Command::new(env!("CARGO_BIN_EXE_smm"))
+        .args(["serve"])
+        .env("SMM_HOME", smm.home.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        again.try_wait().unwrap().is_none(),
+        "serve runs after a killed one"
+    );
+    again.kill().unwrap();
+    again.wait().unwrap();
+}
