@@ -134,7 +134,7 @@ fn main() {
     // The engine's sandbox alone.
     let sandbox = Sandbox::new(SandboxConfig::default()).unwrap();
     let sha = sha256_hex(&wasm);
-    let prepared = sandbox.prepare(&sha, &wasm).unwrap();
+    let prepared = rt.block_on(sandbox.prepare(&sha, &wasm)).unwrap();
     let limits = Limits::default();
     let grants = vec![std::env::temp_dir()];
     let collect = measure(

@@ -166,7 +166,9 @@ fn run_vs_collect(sizes: &Sizes) {
         .unwrap();
     // The collect side uses the engine's own sandbox (same pooling
     // allocator, same prepared component), with what the instance has.
-    let prepared = engine.sandbox().prepare(&sha256_hex(&wasm), &wasm).unwrap();
+    let prepared = rt
+        .block_on(engine.sandbox().prepare(&sha256_hex(&wasm), &wasm))
+        .unwrap();
     let limits = Limits::default();
 
     let collect = || {

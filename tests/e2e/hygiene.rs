@@ -217,7 +217,10 @@ fn a_second_serve_on_one_home_is_refused() {
     let lock = smm.home.path().join("serve.lock");
     let started = Instant::now();
     while std::fs::read_to_string(&lock).unwrap_or_default() != first.id().to_string() {
-        assert!(started.elapsed() < Duration::from_secs(30), "the first serve never started");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the first serve never started"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // A second one that starts instead of refusing is killed (and the
@@ -272,4 +275,31 @@ fn a_second_serve_on_one_home_is_refused() {
     );
     again.kill().unwrap();
     again.wait().unwrap();
+}
+
+#[test]
+fn leftovers_of_a_killed_compilation_are_cleaned() {
+    let smm = Smm::new(env!("CARGO_BIN_EXE_smm"));
+    smm.ok(&["measure", "list"]);
+    let dir = std::fs::read_dir(smm.home.path().join("cache"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("wasmtime-"))
+        .unwrap()
+        .path();
+    let stale = dir.join(".tmp-4242-1");
+    let fresh = dir.join(".tmp-4243-2");
+    for f in [&stale, &fresh] {
+        std::fs::write(f, b"half a compiled component").unwrap();
+    }
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+    smm.ok(&["measure", "list"]);
+    assert!(!stale.exists(), "a leftover of a killed process is removed");
+    assert!(fresh.exists(), "one being written by a live process is not");
 }

@@ -110,3 +110,85 @@ fn versions_are_immutable_and_re_registration_is_idempotent() {
     let list = smm.ok(&["measure", "list"]);
     assert_eq!(list.matches("sarif-findings@").count(), 1, "{list}");
 }
+
+/// The compile cache's entries (what registration left on disk).
+fn cached(smm: &Smm) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&smm.home.path().join("cache"), &mut out);
+    out
+}
+
+#[test]
+fn an_import_smm_does_not_provide_is_named() {
+    let smm = smm();
+    let err = smm.fails(&[
+        "measure",
+        "register",
+        component("http-import-plugin").to_str().unwrap(),
+    ]);
+    assert!(err.contains("imports instance `wasi:http/"), "{err}");
+    assert!(
+        !err.contains("does not implement"),
+        "not 'wrong world': {err}"
+    );
+    assert_catalogue_empty(&smm);
+    assert!(
+        cached(&smm).is_empty(),
+        "nothing cached: {:?}",
+        cached(&smm)
+    );
+}
+
+#[test]
+fn metadata_that_never_returns_is_refused_promptly() {
+    let smm = smm();
+    let started = std::time::Instant::now();
+    let err = smm.fails(&[
+        "measure",
+        "register",
+        component("metadata-loop-plugin").to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("metadata()") && err.contains("deadline"),
+        "{err}"
+    );
+    // 2 s deadline; a generous margin for a shared machine.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_catalogue_empty(&smm);
+    assert!(
+        cached(&smm).is_empty(),
+        "nothing cached: {:?}",
+        cached(&smm)
+    );
+}
+
+#[test]
+fn huge_metadata_is_refused_with_a_short_message() {
+    let smm = smm();
+    let err = smm.fails(&[
+        "measure",
+        "register",
+        component("metadata-huge-plugin").to_str().unwrap(),
+    ]);
+    assert!(
+        err.len() < 2000,
+        "a bounded message, not {} bytes",
+        err.len()
+    );
+    assert!(err.contains("metadata()"), "{err}");
+    assert_catalogue_empty(&smm);
+}

@@ -38,18 +38,31 @@ impl Engine {
     /// and store it. On any error the catalogue is unchanged.
     pub async fn register_bytes(&self, wasm: &[u8]) -> Result<Registration, EngineError> {
         let sha256 = sandbox::sha256_hex(wasm);
-        let raw = self
-            .sandbox
-            .inspect(&sha256, wasm)
-            .await
-            .map_err(|source| EngineError::Register {
-                path: "component".into(),
-                source,
-            })?;
-        let metadata = raw.validate()?;
-        let registered = self.catalogue.register_component(metadata, &sha256, wasm)?;
-        self.forget_marker();
-        Ok(registered)
+        let raw = match self.sandbox.inspect(&sha256, wasm).await {
+            Ok(raw) => raw,
+            Err(source) => {
+                self.sandbox.forget(&sha256);
+                return Err(EngineError::Register {
+                    path: "component".into(),
+                    source,
+                });
+            }
+        };
+        // Only a registered component stays compiled (memory, disk cache).
+        let registered = raw
+            .validate()
+            .and_then(|metadata| self.catalogue.register_component(metadata, &sha256, wasm));
+        match registered {
+            Ok(r) => {
+                self.sandbox.keep(&sha256);
+                self.forget_marker();
+                Ok(r)
+            }
+            Err(e) => {
+                self.sandbox.forget(&sha256);
+                Err(e.into())
+            }
+        }
     }
 
     /// Validate and store an instance; its limit overrides must lie within

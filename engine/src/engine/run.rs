@@ -320,6 +320,7 @@ impl Engine {
                 })?;
                 self.sandbox
                     .prepare(sha256, &wasm)
+                    .await
                     .map_err(|e| engine_failure(&e))?
             }
         };

@@ -11,9 +11,13 @@ use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+#[derive(Clone)]
 pub(crate) struct CompileCache {
     dir: PathBuf,
 }
+
+/// Temporary files older than this are leftovers of a killed process.
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl CompileCache {
     pub(crate) fn new(root: &Path, engine: &Engine) -> std::io::Result<Self> {
@@ -30,50 +34,68 @@ impl CompileCache {
                 std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))?;
             }
         }
-        Ok(Self { dir })
+        let cache = Self { dir };
+        cache.remove_stale_temporaries();
+        Ok(cache)
     }
 
-    /// The compiled component for `wasm` (whose sha256 is `sha256`),
-    /// compiling and storing it on a miss.
-    pub(crate) fn load(
-        &self,
-        engine: &Engine,
-        sha256: &str,
-        wasm: &[u8],
-    ) -> wasmtime::Result<Component> {
-        debug_assert!(sha256.chars().all(|c| c.is_ascii_hexdigit()));
-        let path = self.dir.join(format!("{sha256}.cwasm"));
-        if path.is_file() {
-            // SAFETY: entries in this directory are written only by `store`
-            // below, by this engine configuration (the directory name carries
-            // its compatibility hash), from the component whose hash names it.
-            match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(component) => return Ok(component),
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), "ignoring unusable cache entry: {e}")
-                }
+    /// A process killed while writing an entry leaves a `.tmp-*` file.
+    fn remove_stale_temporaries(&self) {
+        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let stale = entry.file_name().to_string_lossy().starts_with(".tmp-")
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_TMP));
+            if stale {
+                let _ = std::fs::remove_file(entry.path());
             }
         }
-        let compiled = engine.precompile_component(wasm)?;
-        if let Err(e) = self.store(&path, &compiled) {
-            tracing::warn!(path = %path.display(), "cannot write the compile cache: {e}");
-        }
-        // SAFETY: `compiled` was produced just above by this engine.
-        unsafe { Component::deserialize(engine, &compiled) }
     }
 
-    fn store(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        let tmp = tempfile_in(&self.dir)?;
-        let mut file = std::fs::File::create(&tmp)?;
-        std::io::Write::write_all(&mut file, bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
+    fn path(&self, sha256: &str) -> PathBuf {
+        debug_assert!(sha256.chars().all(|c| c.is_ascii_hexdigit()));
+        self.dir.join(format!("{sha256}.cwasm"))
+    }
+
+    /// The compiled component for `sha256`, if the cache has a usable entry.
+    pub(crate) fn load(&self, engine: &Engine, sha256: &str) -> Option<Component> {
+        let path = self.path(sha256);
+        if !path.is_file() {
+            return None;
+        }
+        // SAFETY: entries in this directory are written only by `store`
+        // below, by this engine configuration (the directory name carries
+        // its compatibility hash), from the component whose hash names it.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "ignoring unusable cache entry: {e}");
+                None
+            }
+        }
+    }
+
+    /// Keep `artifact`, the compilation of the component `sha256`
+    /// (written whole or not at all; a failure only costs a recompilation).
+    pub(crate) fn store(&self, sha256: &str, artifact: &[u8]) {
+        let path = self.path(sha256);
+        let write = || -> std::io::Result<()> {
+            let tmp = tempfile_in(&self.dir);
+            let mut file = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut file, artifact)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        };
+        if let Err(e) = write() {
+            tracing::warn!(path = %path.display(), "cannot write the compile cache: {e}");
+        }
     }
 }
 
-fn tempfile_in(dir: &Path) -> std::io::Result<PathBuf> {
+fn tempfile_in(dir: &Path) -> PathBuf {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    Ok(dir.join(format!(".tmp-{}-{nanos}", std::process::id())))
+    dir.join(format!(".tmp-{}-{nanos}", std::process::id()))
 }

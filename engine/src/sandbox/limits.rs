@@ -129,7 +129,8 @@ impl Limiter {
 pub(crate) const MAX_CORE_INSTANCES: usize = 16;
 pub(crate) const MAX_MEMORIES: usize = 2;
 pub(crate) const MAX_TABLES: usize = 8;
-const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+/// Elements of one table (a Rust component's tables hold a few hundred).
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 impl wasmtime::ResourceLimiter for Limiter {
     fn memory_growing(

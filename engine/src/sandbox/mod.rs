@@ -24,7 +24,7 @@ mod ticker;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -62,6 +62,13 @@ impl Default for SandboxConfig {
 /// Largest component accepted (compilation time and memory grow with it).
 pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
 
+/// How long `metadata()` may take.
+const METADATA_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Largest metadata accepted, all fields together (the schema is the
+/// largest part: at most 64 KiB of it is accepted).
+const MAX_METADATA_BYTES: usize = 128 << 10;
+
 /// Largest message kept from a plugin's own error.
 const MAX_MESSAGE_BYTES: usize = 4 << 10;
 
@@ -80,6 +87,10 @@ pub enum InspectError {
     Invalid(String),
     #[error("the component does not implement the smm:measure/measure world: {0}")]
     WrongWorld(String),
+    #[error(
+        "the component imports {kind} `{name}`, which smm does not give measures (they get read-only access to granted directories, clocks, random numbers and stderr)"
+    )]
+    UnlinkedImport { kind: String, name: String },
     #[error("the component's metadata() failed: {0}")]
     Metadata(Failure),
 }
@@ -105,9 +116,26 @@ pub struct Sandbox {
     linker: Linker<Host>,
     cache: Option<cache::CompileCache>,
     prepared: Mutex<HashMap<String, Prepared>>,
+    /// One compilation per component at a time: concurrent cache misses
+    /// wait for the same one.
+    compiling: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Compiled artifacts of components being registered, written to the
+    /// disk cache only once the registration succeeded ([`Sandbox::keep`]).
+    pending: Mutex<HashMap<String, Vec<u8>>>,
+    /// Components compiled or loaded from the disk cache by this process.
+    compilations: std::sync::atomic::AtomicU64,
 }
 
+/// How long compiling one component may take (a component that is slow to
+/// compile is refused, and never holds up scheduled runs: compilation runs
+/// on the blocking pool).
+const COMPILE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 impl Sandbox {
     pub fn new(config: SandboxConfig) -> Result<Sandbox, String> {
@@ -121,6 +149,9 @@ impl Sandbox {
             .max_core_instances_per_component(limits::MAX_CORE_INSTANCES as u32)
             .max_memories_per_component(limits::MAX_MEMORIES as u32)
             .max_tables_per_component(limits::MAX_TABLES as u32)
+            // The pool's own per-table limit is the one the limiter declares
+            // (its default of 20 000 would silently override it).
+            .table_elements(limits::MAX_TABLE_ELEMENTS)
             .max_memory_size(Limits::MAX.memory_bytes as usize);
         let mut wasm_config = Config::new();
         wasm_config
@@ -144,48 +175,101 @@ impl Sandbox {
             linker,
             cache,
             prepared: Mutex::new(HashMap::new()),
+            compiling: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            compilations: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
     /// The component already prepared in this process under `sha256`, if any.
     pub fn prepared(&self, sha256: &str) -> Option<Prepared> {
-        self.prepared
-            .lock()
-            .expect("prepared cache")
-            .get(sha256)
-            .cloned()
+        lock(&self.prepared).get(sha256).cloned()
     }
 
-    /// Compile (or load from cache) and link a component, checking it
-    /// implements the `measure` world against what the host provides.
-    pub fn prepare(&self, sha256: &str, wasm: &[u8]) -> Result<Prepared, InspectError> {
+    /// Compile (or load from the disk cache) and link a registered
+    /// component, checking it implements the `measure` world against what
+    /// the host provides. Runs off the async workers, once per component
+    /// however many callers miss at once, within [`COMPILE_DEADLINE`].
+    pub async fn prepare(&self, sha256: &str, wasm: &[u8]) -> Result<Prepared, InspectError> {
+        self.prepare_as(sha256, wasm, true).await
+    }
+
+    async fn prepare_as(
+        &self,
+        sha256: &str,
+        wasm: &[u8],
+        registered: bool,
+    ) -> Result<Prepared, InspectError> {
         if let Some(p) = self.prepared(sha256) {
             return Ok(p);
         }
         check_header(wasm)?;
-        let component = match &self.cache {
-            Some(cache) => cache.load(&self.engine, sha256, wasm),
-            None => Component::new(&self.engine, wasm),
+        let gate = lock(&self.compiling)
+            .entry(sha256.to_string())
+            .or_default()
+            .clone();
+        let _one = gate.lock().await;
+        if let Some(p) = self.prepared(sha256) {
+            return Ok(p); // compiled by the caller we waited for
         }
-        .map_err(|e| InspectError::Invalid(format!("{e:#}")))?;
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| InspectError::WrongWorld(format!("{e:#}")))?;
-        let pre = MeasurePre::new(instance_pre)
-            .map_err(|e| InspectError::WrongWorld(format!("{e:#}")))?;
-        let prepared = Prepared { pre };
-        self.prepared
-            .lock()
-            .expect("prepared cache")
-            .insert(sha256.to_string(), prepared.clone());
+        let (engine, linker, cache) =
+            (self.engine.clone(), self.linker.clone(), self.cache.clone());
+        let (sha, bytes) = (sha256.to_string(), wasm.to_vec());
+        self.compilations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let compile = tokio::task::spawn_blocking(move || {
+            compile(&engine, &linker, cache.as_ref(), &sha, &bytes, registered)
+        });
+        let (prepared, artifact) = match tokio::time::timeout(COMPILE_DEADLINE, compile).await {
+            Ok(Ok(result)) => result?,
+            Ok(Err(e)) => return Err(InspectError::Invalid(format!("compilation failed: {e}"))),
+            Err(_) => {
+                return Err(InspectError::Invalid(format!(
+                    "compiling the component took longer than {COMPILE_DEADLINE:?}"
+                )));
+            }
+        };
+        if let Some(artifact) = artifact {
+            lock(&self.pending).insert(sha256.to_string(), artifact);
+        }
+        lock(&self.prepared).insert(sha256.to_string(), prepared.clone());
+        lock(&self.compiling).remove(sha256);
         Ok(prepared)
     }
 
+    /// How many components this process compiled (or loaded from the disk
+    /// cache): a component is prepared once however many runs need it.
+    pub fn compilations(&self) -> u64 {
+        self.compilations.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The registration of `sha256` succeeded: keep its compiled artifact
+    /// in the disk cache.
+    pub fn keep(&self, sha256: &str) {
+        let artifact = lock(&self.pending).remove(sha256);
+        if let (Some(cache), Some(artifact)) = (&self.cache, artifact) {
+            cache.store(sha256, &artifact);
+        }
+    }
+
+    /// The registration of `sha256` failed: forget it entirely (nothing of
+    /// a refused component stays in memory or on disk).
+    pub fn forget(&self, sha256: &str) {
+        lock(&self.pending).remove(sha256);
+        lock(&self.prepared).remove(sha256);
+    }
+
     /// Read a component's metadata (under the default limits, no grants).
+    /// The component is kept in the disk cache only after [`Sandbox::keep`]
+    /// (see [`Sandbox::forget`]).
     pub async fn inspect(&self, sha256: &str, wasm: &[u8]) -> Result<RawMetadata, InspectError> {
-        let prepared = self.prepare(sha256, wasm)?;
-        let limits = Limits::default();
+        let prepared = self.prepare_as(sha256, wasm, false).await?;
+        // metadata() returns constants: a short deadline refuses one that
+        // loops promptly.
+        let limits = Limits {
+            deadline: METADATA_DEADLINE,
+            ..Limits::default()
+        };
         let mut store = self.store(&[], &limits).map_err(InspectError::Metadata)?;
         let call = async {
             let measure = prepared.pre.instantiate_async(&mut store).await?;
@@ -195,6 +279,24 @@ impl Sandbox {
         let m = outcome
             .map_err(|e| classify(e, &store, &limits))
             .map_err(InspectError::Metadata)?;
+        let size = [
+            &m.id,
+            &m.version,
+            &m.name,
+            &m.description,
+            &m.unit,
+            &m.config_schema,
+            &m.output,
+        ]
+        .iter()
+        .map(|s| s.len())
+        .sum::<usize>();
+        if size > MAX_METADATA_BYTES {
+            return Err(InspectError::Metadata(Failure::OutputTooLarge {
+                size: size as u64,
+                limit: MAX_METADATA_BYTES as u64,
+            }));
+        }
         Ok(RawMetadata {
             id: m.id,
             version: m.version,
@@ -262,6 +364,44 @@ impl Sandbox {
     }
 }
 
+/// Compile (or load) and link; the artifact is returned when it was
+/// compiled here and is not yet in the disk cache (`registered`: store it
+/// there now).
+fn compile(
+    engine: &Engine,
+    linker: &Linker<Host>,
+    cache: Option<&cache::CompileCache>,
+    sha256: &str,
+    wasm: &[u8],
+    registered: bool,
+) -> Result<(Prepared, Option<Vec<u8>>), InspectError> {
+    let invalid = |e: wasmtime::Error| InspectError::Invalid(format!("{e:#}"));
+    let cached = cache.and_then(|c| c.load(engine, sha256));
+    let (component, artifact) = match cached {
+        Some(component) => (component, None),
+        None => {
+            let artifact = engine.precompile_component(wasm).map_err(invalid)?;
+            // SAFETY: `artifact` was produced just above by this engine.
+            let component =
+                unsafe { Component::deserialize(engine, &artifact) }.map_err(invalid)?;
+            (component, Some(artifact))
+        }
+    };
+    let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
+        unlinked_import(&e).unwrap_or_else(|| InspectError::WrongWorld(format!("{e:#}")))
+    })?;
+    let pre =
+        MeasurePre::new(instance_pre).map_err(|e| InspectError::WrongWorld(format!("{e:#}")))?;
+    let artifact = match (artifact, cache) {
+        (Some(a), Some(c)) if registered => {
+            c.store(sha256, &a);
+            None
+        }
+        (artifact, _) => artifact,
+    };
+    Ok((Prepared { pre }, artifact))
+}
+
 /// Why a call ended without a result, before classification.
 enum Ended {
     Error(wasmtime::Error),
@@ -281,6 +421,20 @@ async fn deadline<R>(
         Ok(Err(e)) => Err(Ended::Error(e)),
         Err(_) => Err(Ended::Deadline),
     }
+}
+
+/// An import the linker does not provide, from wasmtime's linking error
+/// ("component imports instance `wasi:http/...`, but a matching
+/// implementation was not found in the linker").
+fn unlinked_import(e: &wasmtime::Error) -> Option<InspectError> {
+    let text = e.to_string();
+    let rest = text.strip_prefix("component imports ")?;
+    let (kind, rest) = rest.split_once(" `")?;
+    let (name, _) = rest.split_once('`')?;
+    Some(InspectError::UnlinkedImport {
+        kind: kind.to_string(),
+        name: failure::truncate(name.to_string(), 256),
+    })
 }
 
 fn check_header(wasm: &[u8]) -> Result<(), InspectError> {
@@ -428,6 +582,48 @@ mod tests {
             details: details.map(str::to_string),
             observed_at: None,
         }
+    }
+
+    /// A component whose one core module has a table of `elements`.
+    fn with_table(elements: u32) -> Vec<u8> {
+        wat::parse_str(format!(
+            "(component (core module $m (table {elements} funcref)) (core instance (instantiate $m)))"
+        ))
+        .unwrap()
+    }
+
+    async fn instantiate(sandbox: &Sandbox, wasm: &[u8]) -> wasmtime::Result<()> {
+        let component = Component::new(&sandbox.engine, wasm)?;
+        let pre = sandbox.linker.instantiate_pre(&component)?;
+        let mut store = sandbox.store(&[], &Limits::default()).unwrap();
+        pre.instantiate_async(&mut store).await.map(|_| ())
+    }
+
+    #[tokio::test]
+    async fn the_declared_table_limit_is_the_one_that_applies() {
+        let sandbox = Sandbox::new(SandboxConfig::default()).unwrap();
+        // Above the pooling allocator's default (20 000), within ours.
+        instantiate(&sandbox, &with_table(50_000)).await.unwrap();
+        let refused = instantiate(&sandbox, &with_table(limits::MAX_TABLE_ELEMENTS as u32 + 1))
+            .await
+            .unwrap_err();
+        assert!(format!("{refused:#}").contains("table"), "{refused:#}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_misses_compile_a_component_once() {
+        let sandbox = std::sync::Arc::new(Sandbox::new(SandboxConfig::default()).unwrap());
+        let wasm = std::fs::read(smm_tests::component("probe-plugin")).unwrap();
+        let sha = sha256_hex(&wasm);
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let (sandbox, wasm, sha) = (sandbox.clone(), wasm.clone(), sha.clone());
+            tasks.spawn(async move { sandbox.prepare(&sha, &wasm).await.is_ok() });
+        }
+        while let Some(ok) = tasks.join_next().await {
+            assert!(ok.unwrap());
+        }
+        assert_eq!(sandbox.compilations(), 1, "eight misses, one compilation");
     }
 
     #[test]
