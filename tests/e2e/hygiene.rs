@@ -303,3 +303,198 @@ fn leftovers_of_a_killed_compilation_are_cleaned() {
     assert!(!stale.exists(), "a leftover of a killed process is removed");
     assert!(fresh.exists(), "one being written by a live process is not");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_plugin_reading_a_fifo_cannot_keep_smm_from_finishing() {
+    let smm = Smm::new(env!("CARGO_BIN_EXE_smm"));
+    smm.ok(&[
+        "measure",
+        "register",
+        component("probe-plugin").to_str().unwrap(),
+    ]);
+    let grant = tempfile::tempdir().unwrap();
+    let g = grant.path().canonicalize().unwrap();
+    let pipe = g.join("pipe");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&pipe)
+            .status()
+            .unwrap()
+            .success()
+    );
+    smm.ok(&[
+        "instance",
+        "create",
+        "fifo",
+        "--measure",
+        "probe",
+        "--config",
+        &serde_json::json!({"behaviour": "read", "path": pipe}).to_string(),
+        "--grant-dir",
+        g.to_str().unwrap(),
+        "--deadline",
+        "2s",
+        "--schedule",
+        "* * * * * *",
+    ]);
+    // smm run returns (never waits for a writer that will not come).
+    let mut run = Command::new(env!("CARGO_BIN_EXE_smm"))
+        .args(["run", "fifo"])
+        .env("SMM_HOME", smm.home.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while run.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            run.kill().unwrap();
+            panic!("smm run never exited");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = run.wait_with_output().unwrap();
+    assert!(!out.status.success(), "an error measurement");
+    // serve, running it every second, stops within its grace after SIGTERM.
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_smm"))
+        .args(["serve", "--grace", "1s"])
+        .env("SMM_HOME", smm.home.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &serve.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let stopping = Instant::now();
+    while serve.try_wait().unwrap().is_none() {
+        if stopping.elapsed() > Duration::from_secs(15) {
+            serve.kill().unwrap();
+            panic!("smm serve ignored SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(serve.wait().unwrap().success());
+}
+
+fn ids(smm: &Smm, instance: &str) -> Vec<String> {
+    let rows: Value = serde_json::from_str(&smm.ok(&["query", instance, "--json"])).unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_measurement_waits_for_a_database_locked_by_another_process() {
+    let smm = Smm::new(env!("CARGO_BIN_EXE_smm"));
+    smm.ok(&[
+        "measure",
+        "register",
+        component("probe-plugin").to_str().unwrap(),
+    ]);
+    probe(
+        &smm,
+        "p",
+        serde_json::json!({"behaviour": "constant", "value": 3}),
+    );
+    // Another process takes the write lock for longer than smm's busy
+    // timeout (10 s).
+    let db = rusqlite::Connection::open(smm.home.path().join("smm.db")).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_smm"))
+        .args(["run", "p", "--json"])
+        .env("SMM_HOME", smm.home.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(12));
+    db.execute_batch("COMMIT").unwrap();
+    let out = run.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ids(&smm, "p"), vec![m["id"].as_str().unwrap().to_string()]);
+}
+
+#[test]
+fn serve_killed_mid_run_loses_nothing_it_reported_and_resumes() {
+    let smm = Smm::new(env!("CARGO_BIN_EXE_smm"));
+    smm.ok(&[
+        "measure",
+        "register",
+        component("probe-plugin").to_str().unwrap(),
+    ]);
+    for name in ["a", "b"] {
+        smm.ok(&[
+            "instance",
+            "create",
+            name,
+            "--measure",
+            "probe",
+            "--config",
+            r#"{"behaviour":"constant","value":1}"#,
+            "--schedule",
+            "* * * * * *",
+        ]);
+    }
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_smm"))
+            .args(["serve"])
+            .env("SMM_HOME", smm.home.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let wait_for = |name: &str, n: usize| {
+        let started = Instant::now();
+        loop {
+            let got = ids(&smm, name);
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{name}: {got:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let mut serve = spawn();
+    let seen_a = wait_for("a", 3);
+    let seen_b = wait_for("b", 3);
+    serve.kill().unwrap(); // SIGKILL, wherever it is
+    serve.wait().unwrap();
+    let db = rusqlite::Connection::open(smm.home.path().join("smm.db")).unwrap();
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    drop(db);
+    for (name, seen) in [("a", &seen_a), ("b", &seen_b)] {
+        let now = ids(&smm, name);
+        assert!(
+            seen.iter().all(|id| now.contains(id)),
+            "{name}: every measurement seen stored is there"
+        );
+    }
+    // A new serve takes over (the lock died with the killed one) and the
+    // schedule goes on.
+    let mut again = spawn();
+    let after = wait_for("a", ids(&smm, "a").len() + 2);
+    assert!(after.len() > seen_a.len());
+    again.kill().unwrap();
+    again.wait().unwrap();
+}

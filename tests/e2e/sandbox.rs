@@ -458,3 +458,57 @@ async fn the_host_allocates_little_random_data_on_a_plugins_behalf() {
         Some(4096.0)
     );
 }
+
+/// A FIFO in `dir` (`mkfifo`).
+#[cfg(unix)]
+fn fifo(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    path
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_in_a_grant_is_refused_not_waited_on() {
+    let p = Probe::new().await;
+    let grant = tempfile::tempdir().unwrap();
+    let g = grant.path().canonicalize().unwrap();
+    let pipe = fifo(&g);
+    p.instance_with_grants(
+        "fifo",
+        json!({"behaviour": "read", "path": pipe}),
+        LimitOverrides {
+            deadline_ms: Some(5_000),
+            ..LimitOverrides::default()
+        },
+        vec![g.clone()],
+    );
+    let started = Instant::now();
+    let m = p.engine.run("fifo").await.unwrap();
+    assert_eq!(m.error_kind.as_deref(), Some("input"), "{m:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "refused at open, not after the deadline: {:?}",
+        started.elapsed()
+    );
+    // A thousand in a row leave nothing blocked behind: ordinary measures
+    // still run.
+    for _ in 0..1000 {
+        let m = p.engine.run("fifo").await.unwrap();
+        assert_eq!(m.error_kind.as_deref(), Some("input"));
+    }
+    p.healthy_after("fifo-reads").await;
+    // The regular file beside it is read as ever.
+    std::fs::write(g.join("report.txt"), "0123456789").unwrap();
+    p.instance_with_grants(
+        "regular",
+        json!({"behaviour": "read", "path": g.join("report.txt")}),
+        LimitOverrides::default(),
+        vec![g],
+    );
+    assert_eq!(p.engine.run("regular").await.unwrap().value, Some(10.0));
+}

@@ -18,6 +18,10 @@ use crate::measurement::Measurement;
 use crate::sandbox::{self, Failure};
 use crate::store::Appended;
 
+/// How long a measurement that was taken waits for a store that is
+/// transiently unavailable before the run reports it could not be stored.
+const STORE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// How [`Engine::store`] stamps a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Stamping {
@@ -185,7 +189,7 @@ impl Engine {
             batch.iter_mut().for_each(|m| m.timestamp = at);
         }
         batch.iter_mut().for_each(Measurement::seal);
-        let outcomes = self.measurements.append(&batch).await?;
+        let outcomes = self.append_patiently(&batch).await?;
         Ok(batch
             .into_iter()
             .zip(outcomes)
@@ -194,6 +198,29 @@ impl Engine {
                 outcome,
             })
             .collect())
+    }
+
+    /// Append, retrying while the store says the failure is transient (a
+    /// database another process holds locked past its busy timeout, an
+    /// overloaded backend): a measurement that was taken is not dropped
+    /// for want of a moment's patience. Gives up after [`STORE_PATIENCE`].
+    async fn append_patiently(&self, batch: &[Measurement]) -> Result<Vec<Appended>, EngineError> {
+        let started = std::time::Instant::now();
+        let mut delay = std::time::Duration::from_millis(100);
+        loop {
+            match self.measurements.append(batch).await {
+                Ok(outcomes) => return Ok(outcomes),
+                Err(e) if e.is_retryable() && started.elapsed() < STORE_PATIENCE => {
+                    tracing::warn!(
+                        instance = %batch.first().map_or("", |m| m.instance.as_str()),
+                        "cannot store the measurement yet, retrying in {delay:?}: {e}"
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// `at` (whole ms), or the next millisecond not yet used by a batch of

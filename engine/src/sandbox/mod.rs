@@ -19,6 +19,7 @@ mod cache;
 mod failure;
 mod host;
 mod limits;
+mod special_files;
 mod stderr;
 mod ticker;
 
@@ -162,6 +163,7 @@ impl Sandbox {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| format!("linking WASI: {e}"))?;
+        special_files::link(&mut linker).map_err(|e| format!("linking WASI: {e:#}"))?;
         let cache = match &config.cache_dir {
             Some(dir) => Some(
                 cache::CompileCache::new(dir, &engine)

@@ -23,7 +23,11 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("starting the tokio runtime");
-    match runtime.block_on(cli::run(args)) {
+    let result = runtime.block_on(cli::run(args));
+    // A host call a plugin left blocked in a thread the deadline could not
+    // stop must not keep smm from exiting.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
         Ok(code) => code,
         Err(e) => {
             // One line: the error and its causes.
