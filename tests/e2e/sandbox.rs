@@ -512,3 +512,51 @@ async fn a_fifo_in_a_grant_is_refused_not_waited_on() {
     );
     assert_eq!(p.engine.run("regular").await.unwrap().value, Some(10.0));
 }
+
+#[tokio::test]
+async fn a_swapped_cache_entry_is_never_run() {
+    let home = tempfile::tempdir().unwrap();
+    let engine = Engine::open(&Home::new(home.path())).unwrap();
+    let sha = |r: smm_catalogue::Registration| match &r.record().implementation {
+        smm_catalogue::Implementation::Wasm { sha256 } => sha256.clone(),
+        _ => unreachable!(),
+    };
+    let probe = sha(engine
+        .register_file(&component("probe-plugin"))
+        .await
+        .unwrap());
+    let sarif = sha(engine
+        .register_file(&component("sarif-findings"))
+        .await
+        .unwrap());
+    drop(engine);
+    let entries = walk(&home.path().join("cache"));
+    let entry = |sha: &str| {
+        entries
+            .iter()
+            .find(|p| p.file_name().unwrap().to_str().unwrap() == format!("{sha}.cwasm"))
+            .unwrap()
+            .clone()
+    };
+    // Someone puts another component's (valid) artifact in the probe's place.
+    std::fs::copy(entry(&sarif), entry(&probe)).unwrap();
+    let engine = Engine::open(&Home::new(home.path())).unwrap();
+    engine
+        .create_instance(InstanceSpec::new(
+            "c",
+            "probe",
+            json!({"behaviour": "constant", "value": 4.5}),
+        ))
+        .unwrap();
+    let m = engine.run("c").await.unwrap();
+    assert_eq!(
+        m.value,
+        Some(4.5),
+        "the probe ran, not what was swapped in: {m:?}"
+    );
+    assert_ne!(
+        std::fs::read(entry(&probe)).unwrap(),
+        std::fs::read(entry(&sarif)).unwrap(),
+        "the entry was recompiled"
+    );
+}

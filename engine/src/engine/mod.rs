@@ -170,6 +170,7 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         let sandbox = Sandbox::new(SandboxConfig {
             cache_dir: Some(home.compile_cache()),
+            ledger: Some(Arc::new(embedded.clone())),
             ..SandboxConfig::default()
         })
         .map_err(EngineError::Sandbox)?;

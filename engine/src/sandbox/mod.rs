@@ -36,6 +36,7 @@ use wasmtime::{
     Store, Trap, UpdateDeadline,
 };
 
+pub use cache::ArtifactLedger;
 pub use failure::Failure;
 pub use limits::Limits;
 
@@ -43,10 +44,13 @@ use bindings::{MeasurePre, PluginError};
 use host::Host;
 
 /// Engine-wide sandbox settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SandboxConfig {
     /// Where compiled components are cached; `None` disables the disk cache.
     pub cache_dir: Option<PathBuf>,
+    /// Where the digests of cache entries are recorded; with one, an entry
+    /// is used only if its digest is the recorded one.
+    pub ledger: Option<Arc<dyn ArtifactLedger>>,
     /// How many plugin instances may be alive at once (pooling allocator slots).
     pub slots: u32,
 }
@@ -55,6 +59,7 @@ impl Default for SandboxConfig {
     fn default() -> Self {
         SandboxConfig {
             cache_dir: None,
+            ledger: None,
             slots: 64,
         }
     }
@@ -166,7 +171,7 @@ impl Sandbox {
         special_files::link(&mut linker).map_err(|e| format!("linking WASI: {e:#}"))?;
         let cache = match &config.cache_dir {
             Some(dir) => Some(
-                cache::CompileCache::new(dir, &engine)
+                cache::CompileCache::new(dir, &engine, config.ledger.clone())
                     .map_err(|e| format!("compile cache {}: {e}", dir.display()))?,
             ),
             None => None,

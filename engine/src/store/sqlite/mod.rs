@@ -11,6 +11,7 @@
 //!   one for writes and catalogue reads, one for measurement reads, so a
 //!   long window read never holds up appends (WAL lets them overlap).
 
+mod artifacts;
 mod catalogue;
 mod measurements;
 mod schema;

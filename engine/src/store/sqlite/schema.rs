@@ -5,6 +5,8 @@
 //! - 2: every measurement has its stable id (unique) and the measure's
 //!   name, unit, SMM kind and scale; `seq` stays as the internal insertion
 //!   order and never leaves the store.
+//! - 3: the digests of compiled artifacts in the compile cache
+//!   (`compiled_artifacts`), so that a swapped entry is never run.
 
 use std::collections::HashSet;
 
@@ -14,7 +16,7 @@ use smm_catalogue::StoreError;
 use super::{Sql, from_ms, store_error};
 use crate::measurement::Measurement;
 
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// Tables shared by every version (created if missing).
 const CATALOGUE: &str = r#"
@@ -34,6 +36,10 @@ CREATE TABLE IF NOT EXISTS measures (
 CREATE TABLE IF NOT EXISTS instances (
     name     TEXT PRIMARY KEY,
     instance TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS compiled_artifacts (
+    key    TEXT PRIMARY KEY,
+    digest TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS instance_state (
     instance TEXT PRIMARY KEY,
