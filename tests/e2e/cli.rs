@@ -143,23 +143,20 @@ fn register_create_run_query_sarif_and_junit() {
 
     // A second run, then query returns both, oldest first.
     smm.run_json("legacy-sast");
-    let q: Value = serde_json::from_str(&smm.ok(&["query", "legacy-sast", "--json"])).unwrap();
+    let q: Value = smm.json_lines(&["query", "legacy-sast", "--json"]);
     let rows = q.as_array().unwrap();
     assert_eq!(rows.len(), 2);
     assert!(rows[0]["timestamp"].as_str() <= rows[1]["timestamp"].as_str());
     assert!(rows.iter().all(|r| r["instance"] == "legacy-sast"));
-    let recent: Value =
-        serde_json::from_str(&smm.ok(&["query", "legacy-sast", "--since", "1h", "--json"]))
-            .unwrap();
+    let recent: Value = smm.json_lines(&["query", "legacy-sast", "--since", "1h", "--json"]);
     assert_eq!(recent.as_array().unwrap().len(), 2);
-    let future: Value = serde_json::from_str(&smm.ok(&[
+    let future: Value = smm.json_lines(&[
         "query",
         "legacy-sast",
         "--since",
         "2999-01-01T00:00:00Z",
         "--json",
-    ]))
-    .unwrap();
+    ]);
     assert!(future.as_array().unwrap().is_empty());
     let text = smm.ok(&["query", "pricing-tests"]);
     assert!(text.contains("66.6667"), "{text}");
@@ -184,7 +181,7 @@ fn register_create_run_query_sarif_and_junit() {
     );
     let out = smm.ok(&["derive", "grade", "--since", "1h"]);
     assert!(out.contains("0 new measurements"), "idempotent: {out}");
-    let grades: Value = serde_json::from_str(&smm.ok(&["query", "grade", "--json"])).unwrap();
+    let grades: Value = smm.json_lines(&["query", "grade", "--json"]);
     let n = sarif_results(&sarif);
     let expected = match n {
         0 => "A",
@@ -258,7 +255,7 @@ fn real_third_party_reports_are_measured() {
             .contains("no executed test case"),
         "{e}"
     );
-    let stored: Value = serde_json::from_str(&smm.ok(&["query", "empty", "--json"])).unwrap();
+    let stored: Value = smm.json_lines(&["query", "empty", "--json"]);
     assert_eq!(stored.as_array().unwrap().len(), 1);
     let stderr = smm.fails(&["run", "empty"]);
     assert!(
@@ -375,4 +372,98 @@ fn a_report_outside_the_granted_directories_cannot_be_read() {
         sarif_results(&secret),
         "{m}"
     );
+}
+
+#[test]
+fn listings_fit_their_content_and_say_what_each_thing_is() {
+    let smm = smm();
+    let probe = component("probe-plugin");
+    smm.ok(&[
+        "measure",
+        "register",
+        path_str(&probe),
+        path_str(&workspace().join("measures/derived/sast-grade.toml")),
+    ]);
+    // Derived measures show their SMM kind, not `direct`.
+    let measures = smm.ok(&["measure", "list"]);
+    let grade = measures
+        .lines()
+        .find(|l| l.starts_with("sast-grade@"))
+        .unwrap();
+    assert!(
+        grade.split_whitespace().nth(1) == Some("grade"),
+        "{measures}"
+    );
+    // A long name does not push the next column out of line.
+    let long = "a-rather-long-instance-name-for-the-payments-api-nightly-scan";
+    for name in [long, "short"] {
+        smm.ok(&[
+            "instance",
+            "create",
+            name,
+            "--measure",
+            "probe",
+            "--config",
+            r#"{"behaviour":"constant","value":2}"#,
+            "--label",
+            "team=payments",
+        ]);
+    }
+    let list = smm.ok(&["instance", "list"]);
+    let column = |line: &str| {
+        line.find("probe@")
+            .or_else(|| line.find("MEASURE"))
+            .unwrap()
+    };
+    let starts: Vec<usize> = list.lines().map(column).collect();
+    assert!(starts.windows(2).all(|w| w[0] == w[1]), "{list}");
+
+    // One instance in full.
+    smm.ok(&["run", "short"]);
+    let shown = smm.ok(&["instance", "show", "short"]);
+    for want in [
+        "instance:   short",
+        "probe@1.0.0",
+        "team=payments",
+        "\"behaviour\": \"constant\"",
+        "last error: -",
+    ] {
+        assert!(shown.contains(want), "{want}: {shown}");
+    }
+    let json: Value =
+        serde_json::from_str(&smm.ok(&["instance", "show", "short", "--json"])).unwrap();
+    assert_eq!(json["config"]["value"], 2);
+    assert_eq!(json["effective_limits"]["deadline_ms"], 10_000);
+    assert!(
+        smm.fails(&["instance", "show", "nope"])
+            .contains("no instance nope")
+    );
+
+    // Every --json is JSON lines.
+    let runs = smm.json_lines(&["run", "short", "--json"]);
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+    let rows = smm.json_lines(&["query", "short", "--json"]);
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn completions_and_a_manual_page_come_from_the_cli_itself() {
+    let smm = smm();
+    let bash = smm.ok(&["completions", "bash"]);
+    assert!(bash.contains("_smm") && bash.contains("instance"), "{bash}");
+    for shell in ["zsh", "fish"] {
+        assert!(smm.ok(&["completions", shell]).contains("smm"));
+    }
+    let man = smm.ok(&["man"]);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH smm"),
+        "{}",
+        &man[..200.min(man.len())]
+    );
+    assert!(
+        smm.fails(&["completions", "tcsh"])
+            .contains("invalid value")
+    );
+    let help = smm.ok(&["instance", "create", "--help"]);
+    assert!(help.contains("Example:"), "{help}");
 }

@@ -71,7 +71,7 @@ fn plugin_output_cannot_forge_the_terminal() {
     assert!(shown.contains("pwned\\u{1b}]0;title"), "{shown}");
     assert!(shown.contains("\\u{202e}gpj.exe"), "{shown}");
     // --json is still JSON, holding exactly what the plugin returned.
-    let rows: Value = serde_json::from_str(&smm.ok(&["query", "text", "--json"])).unwrap();
+    let rows: Value = smm.json_lines(&["query", "text", "--json"]);
     assert_eq!(rows[0]["text"], HOSTILE);
     assert_eq!(rows[0]["details"]["note"], HOSTILE);
     let err = smm.fails(&["run", "fails"]);
@@ -384,7 +384,7 @@ fn a_plugin_reading_a_fifo_cannot_keep_smm_from_finishing() {
 }
 
 fn ids(smm: &Smm, instance: &str) -> Vec<String> {
-    let rows: Value = serde_json::from_str(&smm.ok(&["query", instance, "--json"])).unwrap();
+    let rows: Value = smm.json_lines(&["query", instance, "--json"]);
     rows.as_array()
         .unwrap()
         .iter()

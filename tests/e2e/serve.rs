@@ -64,9 +64,7 @@ fn serve_collects_scheduled_instances_until_sigterm() {
         .unwrap();
 
     let count = |name: &str| -> usize {
-        let out = smm.ok(&["query", name, "--json"]);
-        serde_json::from_str::<Value>(&out)
-            .unwrap()
+        smm.json_lines(&["query", name, "--json"])
             .as_array()
             .unwrap()
             .len()
@@ -108,7 +106,7 @@ fn serve_collects_scheduled_instances_until_sigterm() {
     let log: Value =
         serde_json::from_slice(&std::fs::read(samples.join("flawfinder.sarif")).unwrap()).unwrap();
     let results = log["runs"][0]["results"].as_array().unwrap().len() as f64;
-    let rows: Value = serde_json::from_str(&smm.ok(&["query", "sast", "--json"])).unwrap();
+    let rows: Value = smm.json_lines(&["query", "sast", "--json"]);
     assert!(
         rows.as_array()
             .unwrap()
@@ -118,7 +116,7 @@ fn serve_collects_scheduled_instances_until_sigterm() {
     );
     // The derived ratio was recomputed as inputs arrived: each successful
     // one equals the inputs it names in its provenance.
-    let ratios: Value = serde_json::from_str(&smm.ok(&["query", "ratio", "--json"])).unwrap();
+    let ratios: Value = smm.json_lines(&["query", "ratio", "--json"]);
     let ok: Vec<&Value> = ratios
         .as_array()
         .unwrap()

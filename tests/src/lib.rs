@@ -118,6 +118,12 @@ impl Smm {
         String::from_utf8(out.stderr).unwrap()
     }
 
+    /// Run and require success; stdout parsed as JSON lines (one record
+    /// per line, the convention of every `--json`), as an array.
+    pub fn json_lines(&self, args: &[&str]) -> serde_json::Value {
+        parse_json_lines(&self.ok(args))
+    }
+
     /// `smm run <instance> --json`, parsed, whether it succeeded or not.
     pub fn run_json(&self, instance: &str) -> serde_json::Value {
         let out = self.run(&["run", instance, "--json"]);
@@ -129,4 +135,16 @@ impl Smm {
             )
         })
     }
+}
+
+/// JSON lines (one value per non-empty line) as an array.
+pub fn parse_json_lines(text: &str) -> serde_json::Value {
+    serde_json::Value::Array(
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}"))
+            })
+            .collect(),
+    )
 }

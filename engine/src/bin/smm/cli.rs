@@ -49,10 +49,12 @@ enum Command {
     ///
     /// Exits non-zero when the measurement is an error measurement (it is
     /// stored all the same).
+    #[command(after_help = "Example:
+  smm run api-sast --json | jq '.value, .details.by_level'")]
     Run {
         /// Instance name.
         instance: String,
-        /// Print the stored measurement as one JSON object.
+        /// Print JSON lines: one stored measurement (a JSON object) per line.
         #[arg(long)]
         json: bool,
     },
@@ -92,7 +94,16 @@ enum Command {
     /// Kibana: load smm's data view and dashboards.
     #[command(subcommand)]
     Kibana(KibanaCmd),
-    /// Print stored measurements of an instance, oldest first.
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    ///
+    /// Example: `smm completions bash > /etc/bash_completion.d/smm`
+    Completions { shell: clap_complete::Shell },
+    /// Print smm's manual page (roff): `smm man | man -l -`.
+    Man,
+    /// Print stored measurements, oldest first.
+    #[command(after_help = "Examples:
+  smm query api-sast --since 7d
+  smm query --measure sarif-findings --label team=payments --json | jq .value")]
     Query {
         /// Instance name (default: every instance).
         instance: Option<String>,
@@ -111,7 +122,7 @@ enum Command {
         /// At most this many (the most recent).
         #[arg(long)]
         limit: Option<usize>,
-        /// Print a JSON array of measurements.
+        /// Print JSON lines: one measurement (a JSON object) per line.
         #[arg(long)]
         json: bool,
     },
@@ -195,9 +206,21 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum InstanceCmd {
     /// Bind a measure to a measured system.
+    #[command(after_help = "Example:
+  smm instance create api-sast --measure sarif-findings \\
+      --config '{\"path\": \"/srv/reports/api.sarif\"}' --grant-dir /srv/reports \\
+      --label team=payments --label service=api --schedule '0 */15 * * * *'")]
     Create(CreateArgs),
     /// List instances with their scheduling state.
     List,
+    /// Print one instance in full: configuration, labels, grants, limits,
+    /// schedule, scheduling state and its last error.
+    Show {
+        name: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Stop scheduling an instance (it keeps its configuration).
     Pause { name: String },
     /// Schedule a paused instance again.
@@ -300,6 +323,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         None => Config::load(&home.config_file(), false)?,
     };
     match cli.command {
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "smm", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command).render(&mut std::io::stdout())?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Es(cmd) => return es(&home, &config, cmd).await,
         Command::Kibana(cmd) => return kibana(&config, cmd).await,
         _ => {}
@@ -307,7 +340,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let engine = Engine::open_configured(&home, &config)
         .with_context(|| format!("opening smm home {}", home.root.display()))?;
     match cli.command {
-        Command::Es(_) | Command::Kibana(_) => unreachable!("handled above"),
+        Command::Es(_) | Command::Kibana(_) | Command::Completions { .. } | Command::Man => {
+            unreachable!("handled above")
+        }
         Command::Measure(MeasureCmd::Register { files }) => {
             for file in files {
                 let reg = engine.register_file(&file).await?;
@@ -365,6 +400,22 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Instance(InstanceCmd::List) => {
             output::instances(&engine.instances()?, &engine.instance_states()?);
+        }
+        Command::Instance(InstanceCmd::Show { name, json }) => {
+            let instance = engine.catalogue().instance(&name)?;
+            let state = engine
+                .instance_states()?
+                .into_iter()
+                .find(|s| s.instance == name);
+            let last = engine
+                .query(&Query {
+                    instance: Some(name.clone()),
+                    limit: Some(1),
+                    ..Query::default()
+                })
+                .await?
+                .pop();
+            output::instance(&instance, state.as_ref(), last.as_ref(), json)?;
         }
         Command::Instance(InstanceCmd::Pause { name }) => {
             engine.set_paused(&name, true)?;
@@ -467,7 +518,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             };
             let rows = engine.query(&query).await?;
             if json {
-                println!("{}", output::json(&rows)?);
+                for m in &rows {
+                    println!("{}", output::json(m)?);
+                }
             } else {
                 output::measurements(&rows);
             }

@@ -155,6 +155,82 @@ pub fn instances(list: &[Instance], states: &[InstanceState]) {
     );
 }
 
+/// One instance in full (`smm instance show`).
+pub fn instance(
+    i: &Instance,
+    state: Option<&InstanceState>,
+    last: Option<&Measurement>,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let limits = smm_engine::sandbox::Limits::default().with_overrides(&i.limits);
+    let last_error = last.and_then(|m| m.error.clone());
+    if as_json {
+        let mut v = serde_json::to_value(i)?;
+        v["effective_limits"] = serde_json::json!({
+            "deadline_ms": limits.deadline.as_millis() as u64,
+            "memory_bytes": limits.memory_bytes,
+            "output_bytes": limits.output_bytes,
+        });
+        v["state"] = serde_json::to_value(state)?;
+        v["last_error"] = last_error.into();
+        println!("{}", json(&v)?);
+        return Ok(());
+    }
+    let time =
+        |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("-".to_string(), |t| t.to_rfc3339());
+    let e = |s: &str| text::escape(s).into_owned();
+    println!("instance:   {}", e(&i.name));
+    println!("measure:    {}", i.measure_ref());
+    println!(
+        "labels:     {}",
+        e(&i.labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", "))
+    );
+    println!(
+        "schedule:   {}{}{}",
+        e(i.schedule.as_deref().unwrap_or("- (run by hand)")),
+        i.timezone
+            .as_deref()
+            .map_or(String::new(), |z| format!(" ({})", e(z))),
+        if i.paused { ", paused" } else { "" }
+    );
+    println!("catch-up:   {:?}", i.catch_up);
+    for (n, g) in i.grants.iter().enumerate() {
+        let label = if n == 0 { "grants:" } else { "" };
+        println!("{label:<11} {} (read-only)", e(&g.display().to_string()));
+    }
+    if i.grants.is_empty() {
+        println!("grants:     -");
+    }
+    println!(
+        "limits:     deadline {:?}, memory {} MiB, output {} KiB",
+        limits.deadline,
+        limits.memory_bytes >> 20,
+        limits.output_bytes >> 10
+    );
+    println!("created:    {}", i.created_at.to_rfc3339());
+    if let Some(s) = state {
+        println!(
+            "last run:   {} ({}), {} consecutive failures, {} skipped fire times",
+            time(s.last_run),
+            s.last_status.map_or("-", |st| st.as_str()),
+            s.consecutive_failures,
+            s.skipped_runs
+        );
+        println!("next fire:  {}", time(s.next_fire));
+    }
+    println!("last error: {}", e(last_error.as_deref().unwrap_or("-")));
+    println!("config:");
+    println!(
+        "{}",
+        text::escape_json(&serde_json::to_string_pretty(&i.config)?)
+    );
+    Ok(())
+}
+
 pub fn measurements(rows: &[Measurement]) {
     if rows.is_empty() {
         println!("no measurement");
