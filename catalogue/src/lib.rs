@@ -19,6 +19,7 @@ pub mod expression;
 mod graph;
 mod instance;
 mod metadata;
+pub mod paths;
 mod registry;
 mod schema;
 mod store;

@@ -224,11 +224,24 @@ impl<S: CatalogueStore> Catalogue<S> {
                 violations,
             });
         }
+        // Path fields mean what the plugin will see (absolute, inside a grant).
+        let config =
+            match crate::paths::resolve(&record.metadata.config_schema, &spec.config, &spec.grants)
+            {
+                Ok(config) => config,
+                Err(violations) => {
+                    return Err(CatalogueError::InvalidConfig {
+                        instance: spec.name,
+                        measure: record.reference(),
+                        violations,
+                    });
+                }
+            };
         let instance = Instance {
             name: spec.name,
             measure_id: record.metadata.id,
             measure_version: record.metadata.version,
-            config: spec.config,
+            config,
             labels: spec.labels,
             schedule: spec.schedule,
             timezone: spec.timezone,

@@ -64,8 +64,8 @@ fn register_standard(smm: &Smm) {
     let sarif = component("sarif-findings");
     let junit = component("junit-tests");
     let out = smm.ok(&["measure", "register", path_str(&sarif), path_str(&junit)]);
-    assert!(out.contains("registered sarif-findings@1.0.0"), "{out}");
-    assert!(out.contains("registered junit-tests@1.0.0"), "{out}");
+    assert!(out.contains("registered sarif-findings@1.1.0"), "{out}");
+    assert!(out.contains("registered junit-tests@1.1.0"), "{out}");
 }
 
 #[test]
@@ -75,7 +75,7 @@ fn register_create_run_query_sarif_and_junit() {
 
     let list = smm.ok(&["measure", "list"]);
     assert!(
-        list.contains("sarif-findings@1.0.0") && list.contains("junit-tests@1.0.0"),
+        list.contains("sarif-findings@1.1.0") && list.contains("junit-tests@1.1.0"),
         "{list}"
     );
     let show = smm.ok(&["measure", "show", "sarif-findings"]);
@@ -110,7 +110,7 @@ fn register_create_run_query_sarif_and_junit() {
         "create",
         "pricing-tests",
         "--measure",
-        "junit-tests@1.0.0",
+        "junit-tests@1.1.0",
         "--config",
         &format!("@{}", path_str(&cfg)),
         "--grant-dir",
@@ -126,7 +126,7 @@ fn register_create_run_query_sarif_and_junit() {
     assert_eq!(m["error"], Value::Null, "{m}");
     assert_eq!(m["value"].as_f64().unwrap() as u64, sarif_results(&sarif));
     assert_eq!(m["instance"], "legacy-sast");
-    assert_eq!(m["measure"], "sarif-findings@1.0.0");
+    assert_eq!(m["measure"], "sarif-findings@1.1.0");
     assert_eq!(m["labels"]["team"], "payments");
     let by_level = m["details"]["by_level"].as_object().unwrap();
     let sum: u64 = by_level.values().map(|v| v.as_u64().unwrap()).sum();
@@ -340,7 +340,7 @@ fn a_report_outside_the_granted_directories_cannot_be_read() {
     let secret = outer_path.join("secret.sarif");
     std::fs::copy(samples().join("flawfinder.sarif"), &secret).unwrap();
     let create = |name: &str, path: &str, grant: &std::path::Path| {
-        smm.ok(&[
+        smm.run(&[
             "instance",
             "create",
             name,
@@ -350,21 +350,28 @@ fn a_report_outside_the_granted_directories_cannot_be_read() {
             &format!(r#"{{"path":"{path}"}}"#),
             "--grant-dir",
             path_str(grant),
-        ]);
+        ])
     };
-    create("escape", path_str(&secret), &granted);
-    create(
-        "dotdot",
-        &format!("{}/../secret.sarif", path_str(&granted)),
-        &granted,
-    );
-    create("granted", path_str(&secret), &outer_path);
-    for name in ["escape", "dotdot"] {
-        let m = smm.run_json(name);
-        assert_eq!(m["value"], Value::Null, "{m}");
-        assert_eq!(m["error_kind"], "input", "{m}");
-        assert!(m["error"].as_str().unwrap().contains("cannot read"), "{m}");
+    // Refused when the instance is created, not at every run: the path
+    // field lies outside the grant (directly or through `..`). That a
+    // plugin cannot read there anyway is tested in sandbox.rs.
+    for (name, path) in [
+        ("escape", path_str(&secret).to_string()),
+        ("dotdot", format!("{}/../secret.sarif", path_str(&granted))),
+    ] {
+        let out = create(name, &path, &granted);
+        assert!(!out.status.success(), "{name}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("at /path") && err.contains("outside the granted"),
+            "{err}"
+        );
     }
+    assert!(
+        create("granted", path_str(&secret), &outer_path)
+            .status
+            .success()
+    );
     // The same file is readable once its directory is granted.
     let m = smm.run_json("granted");
     assert_eq!(
@@ -466,4 +473,50 @@ fn completions_and_a_manual_page_come_from_the_cli_itself() {
     );
     let help = smm.ok(&["instance", "create", "--help"]);
     assert!(help.contains("Example:"), "{help}");
+}
+
+#[test]
+fn path_fields_are_resolved_against_the_grants_at_create() {
+    let smm = smm();
+    let sarif = component("sarif-findings");
+    smm.ok(&["measure", "register", path_str(&sarif)]);
+    let samples = samples().canonicalize().unwrap();
+    let create = |name: &str, path: &str| {
+        smm.run(&[
+            "instance",
+            "create",
+            name,
+            "--measure",
+            "sarif-findings",
+            "--config",
+            &serde_json::json!({ "path": path }).to_string(),
+            "--grant-dir",
+            path_str(&samples),
+        ])
+    };
+    // A relative path is taken from the grant; `..` is resolved.
+    assert!(create("relative", "flawfinder.sarif").status.success());
+    let dotted = format!("{}/../samples/./flawfinder.sarif", samples.display());
+    assert!(create("dotted", &dotted).status.success());
+    let want = samples.join("flawfinder.sarif");
+    for name in ["relative", "dotted"] {
+        let shown: Value =
+            serde_json::from_str(&smm.ok(&["instance", "show", name, "--json"])).unwrap();
+        assert_eq!(shown["config"]["path"], path_str(&want), "{name}");
+        let m = smm.run_json(name);
+        assert_eq!(
+            m["value"].as_f64(),
+            Some(sarif_results(&want) as f64),
+            "{name}: {m}"
+        );
+    }
+    // Outside every grant: refused at create, naming the field and grants.
+    let out = create("outside", &format!("{}/../README.md", samples.display()));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("at /path") && err.contains("outside the granted directories"),
+        "{err}"
+    );
+    assert!(err.contains(path_str(&samples)), "{err}");
 }

@@ -19,7 +19,8 @@ use smm_sdk::{Error, Kind, Measure, Measurement, Metadata, Scale, schemars::Json
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Path of the JUnit XML report, inside a directory granted to the instance.
-    #[schemars(length(min = 1))]
+    /// Relative paths are taken from the first granted directory.
+    #[schemars(length(min = 1), extend("format" = "path"))]
     pub path: String,
 }
 
@@ -128,7 +129,7 @@ impl Measure for JunitTests {
     fn metadata() -> Metadata {
         Metadata {
             id: "junit-tests",
-            version: "1.0.0",
+            version: "1.1.0",
             name: "JUnit test pass rate",
             description: "Pass rate of the executed test cases of a JUnit XML report (surefire, pytest, jest-junit, cargo-nextest...).",
             kind: Kind::Direct,

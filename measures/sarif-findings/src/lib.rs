@@ -16,7 +16,8 @@ use smm_sdk::{Error, Kind, Measure, Measurement, Metadata, Scale, schemars::Json
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Path of the SARIF file, inside a directory granted to the instance.
-    #[schemars(length(min = 1))]
+    /// Relative paths are taken from the first granted directory.
+    #[schemars(length(min = 1), extend("format" = "path"))]
     pub path: String,
 }
 
@@ -122,7 +123,7 @@ impl Measure for SarifFindings {
     fn metadata() -> Metadata {
         Metadata {
             id: "sarif-findings",
-            version: "1.0.0",
+            version: "1.1.0",
             name: "SARIF findings",
             description: "Number of results reported in a SARIF 2.1.0 log (static analysis, secrets, IaC scanners), over all runs.",
             kind: Kind::Counting,
