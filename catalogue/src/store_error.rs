@@ -20,16 +20,6 @@ pub enum StoreErrorKind {
     Permanent,
 }
 
-impl StoreErrorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StoreErrorKind::Retryable => "retryable",
-            StoreErrorKind::Conflict => "conflict",
-            StoreErrorKind::Permanent => "permanent",
-        }
-    }
-}
-
 /// An error of a storage backend: a message naming what failed and where,
 /// its kind, and the underlying cause when there is one.
 #[derive(Debug)]

@@ -184,13 +184,7 @@ async fn every_command_works_against_elasticsearch_and_kibana() {
     // and the lookup by id pass, the bulk is processed, and smm is killed
     // while waiting for its answer.
     es.set_latency(Duration::from_secs(4));
-    let mut flush = std::process::Command::new(env!("CARGO_BIN_EXE_smm"))
-        .args(["es", "flush"])
-        .env("SMM_HOME", smm.home.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut flush = smm.spawn(&["es", "flush"]);
     let started = Instant::now();
     while sast_docs(&es) < 5 {
         assert!(
@@ -229,13 +223,7 @@ async fn every_command_works_against_elasticsearch_and_kibana() {
     assert_eq!(none, "", "no record, no line");
 
     // serve against Elasticsearch, stopped by SIGTERM.
-    let serve = std::process::Command::new(env!("CARGO_BIN_EXE_smm"))
-        .args(["serve"])
-        .env("SMM_HOME", smm.home.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let serve = smm.spawn(&["serve"]);
     let started = Instant::now();
     while sast_docs(&es) < 7 {
         assert!(
@@ -244,11 +232,7 @@ async fn every_command_works_against_elasticsearch_and_kibana() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &serve.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    smm_tests::terminate(&serve);
     let out = serve.wait_with_output().unwrap();
     no_password(&out);
     assert!(

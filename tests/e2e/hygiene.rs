@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use smm_catalogue::text::is_forbidden;
-use smm_tests::{Smm, component};
+use smm_tests::{Smm, terminate, wait_or_kill};
 
 const HOSTILE: &str = "pwned\u{1b}]0;title\u{7}\u{1b}[2J\u{9b}31m\u{202e}gpj.exe";
 
@@ -36,11 +36,7 @@ fn probe(smm: &Smm, name: &str, config: Value) {
 #[test]
 fn plugin_output_cannot_forge_the_terminal() {
     let smm = Smm::new(env!("CARGO_BIN_EXE_smm"));
-    smm.ok(&[
-        "measure",
-        "register",
-        component("probe-plugin").to_str().unwrap(),
-    ]);
+    smm.register("probe-plugin");
     probe(
         &smm,
         "text",
@@ -99,11 +95,7 @@ fn the_home_is_private_to_its_user() {
 #[test]
 fn grants_cannot_expose_the_host_or_the_engine() {
     let smm = Smm::new(env!("CARGO_BIN_EXE_smm"));
-    smm.ok(&[
-        "measure",
-        "register",
-        component("probe-plugin").to_str().unwrap(),
-    ]);
+    smm.register("probe-plugin");
     let home = smm.home.path().canonicalize().unwrap();
     let parent = home.parent().unwrap().to_str().unwrap().to_string();
     let home_str = home.to_str().unwrap().to_string();
@@ -151,11 +143,7 @@ fn grants_cannot_expose_the_host_or_the_engine() {
 fn symlinks_in_a_grant_cannot_lead_out_of_it() {
     use std::os::unix::fs::symlink;
     let smm = Smm::new(env!("CARGO_BIN_EXE_smm"));
-    smm.ok(&[
-        "measure",
-        "register",
-        component("probe-plugin").to_str().unwrap(),
-    ]);
+    smm.register("probe-plugin");
     let outside = tempfile::tempdir().unwrap();
     let secret = outside.path().join("secret.txt");
     std::fs::write(&secret, "not for plugins").unwrap();
@@ -206,13 +194,7 @@ fn symlinks_in_a_grant_cannot_lead_out_of_it() {
 #[test]
 fn a_second_serve_on_one_home_is_refused() {
     let smm = Smm::new(env!("CARGO_BIN_EXE_smm"));
-    let mut first = Command::new(env!("CARGO_BIN_EXE_smm"))
-        .args(["serve"])
-        .env("SMM_HOME", smm.home.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut first = smm.spawn(&["serve"]);
     // Wait until the first one holds the home (its pid in serve.lock).
     let lock = smm.home.path().join("serve.lock");
     let started = Instant::now();
@@ -223,51 +205,25 @@ fn a_second_serve_on_one_home_is_refused() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    // A second one that starts instead of refusing is killed (and the
-    // test fails), never waited for.
-    let second = loop {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smm"))
-            .args(["serve"])
-            .env("SMM_HOME", smm.home.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let until = Instant::now() + Duration::from_secs(10);
-        while child.try_wait().unwrap().is_none() && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            first.kill().unwrap();
-            panic!("a second smm serve started on the same home");
-        }
-        let out = child.wait_with_output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr).to_string();
-        if !out.status.success() && err.contains("already serving") {
-            break err;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no refusal: {err}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let mut second = smm.spawn(&["serve"]);
+    let status = wait_or_kill(
+        &mut second,
+        Duration::from_secs(10),
+        "a second smm serve started on the same home",
+    );
+    let err = String::from_utf8_lossy(&second.wait_with_output().unwrap().stderr).to_string();
     assert!(
-        second.contains(&first.id().to_string()),
-        "names the pid: {second}"
+        !status.success() && err.contains("already serving"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&first.id().to_string()),
+        "names the pid: {err}"
     );
     first.kill().unwrap();
     first.wait().unwrap();
     // Once the first is gone (even killed), serve starts again.
-    let mut again = Command::new(env!("CARGO_BIN_EXE_smm"))
-        .args(["serve"])
-        .env("SMM_HOME", smm.home.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut again = smm.spawn(&["serve"]);
     std::thread::sleep(Duration::from_millis(1500));
     assert!(
         again.try_wait().unwrap().is_none(),
@@ -308,11 +264,7 @@ fn leftovers_of_a_killed_compilation_are_cleaned() {
 #[test]
 fn a_plugin_reading_a_fifo_cannot_keep_smm_from_finishing() {
     let smm = Smm::new(env!("CARGO_BIN_EXE_smm"));
-    smm.ok(&[
-        "measure",
-        "register",
-        component("probe-plugin").to_str().unwrap(),
-    ]);
+    smm.register("probe-plugin");
     let grant = tempfile::tempdir().unwrap();
     let g = grant.path().canonicalize().unwrap();
     let pipe = g.join("pipe");
@@ -339,48 +291,19 @@ fn a_plugin_reading_a_fifo_cannot_keep_smm_from_finishing() {
         "* * * * * *",
     ]);
     // smm run returns (never waits for a writer that will not come).
-    let mut run = Command::new(env!("CARGO_BIN_EXE_smm"))
-        .args(["run", "fifo"])
-        .env("SMM_HOME", smm.home.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while run.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(20) {
-            run.kill().unwrap();
-            panic!("smm run never exited");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = run.wait_with_output().unwrap();
-    assert!(!out.status.success(), "an error measurement");
+    let mut run = smm.spawn(&["run", "fifo"]);
+    let status = wait_or_kill(&mut run, Duration::from_secs(20), "smm run never exited");
+    assert!(!status.success(), "an error measurement");
     // serve, running it every second, stops within its grace after SIGTERM.
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_smm"))
-        .args(["serve", "--grace", "1s"])
-        .env("SMM_HOME", smm.home.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut serve = smm.spawn(&["serve", "--grace", "1s"]);
     std::thread::sleep(Duration::from_secs(3));
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &serve.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
+    terminate(&serve);
+    let status = wait_or_kill(
+        &mut serve,
+        Duration::from_secs(15),
+        "smm serve ignored SIGTERM",
     );
-    let stopping = Instant::now();
-    while serve.try_wait().unwrap().is_none() {
-        if stopping.elapsed() > Duration::from_secs(15) {
-            serve.kill().unwrap();
-            panic!("smm serve ignored SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(serve.wait().unwrap().success());
+    assert!(status.success());
 }
 
 fn ids(smm: &Smm, instance: &str) -> Vec<String> {
@@ -395,11 +318,7 @@ fn ids(smm: &Smm, instance: &str) -> Vec<String> {
 #[test]
 fn a_measurement_waits_for_a_database_locked_by_another_process() {
     let smm = Smm::new(env!("CARGO_BIN_EXE_smm"));
-    smm.ok(&[
-        "measure",
-        "register",
-        component("probe-plugin").to_str().unwrap(),
-    ]);
+    smm.register("probe-plugin");
     probe(
         &smm,
         "p",
@@ -431,11 +350,7 @@ fn a_measurement_waits_for_a_database_locked_by_another_process() {
 #[test]
 fn serve_killed_mid_run_loses_nothing_it_reported_and_resumes() {
     let smm = Smm::new(env!("CARGO_BIN_EXE_smm"));
-    smm.ok(&[
-        "measure",
-        "register",
-        component("probe-plugin").to_str().unwrap(),
-    ]);
+    smm.register("probe-plugin");
     for name in ["a", "b"] {
         smm.ok(&[
             "instance",
@@ -449,15 +364,7 @@ fn serve_killed_mid_run_loses_nothing_it_reported_and_resumes() {
             "* * * * * *",
         ]);
     }
-    let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_smm"))
-            .args(["serve"])
-            .env("SMM_HOME", smm.home.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = || smm.spawn(&["serve"]);
     let wait_for = |name: &str, n: usize| {
         let started = Instant::now();
         loop {

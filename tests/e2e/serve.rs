@@ -1,7 +1,6 @@
 //! `smm serve` end to end: real components, scheduled every second, run by
 //! the real binary until SIGTERM; then `smm query` shows what they stored.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -55,13 +54,7 @@ fn serve_collects_scheduled_instances_until_sigterm() {
         "findings-per-pass",
     ]);
 
-    let serve = Command::new(env!("CARGO_BIN_EXE_smm"))
-        .args(["serve", "--log-format", "json"])
-        .env("SMM_HOME", smm.home.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let serve = smm.spawn(&["serve", "--log-format", "json"]);
 
     let count = |name: &str| -> usize {
         smm.json_lines(&["query", name, "--json"])
@@ -84,11 +77,7 @@ fn serve_collects_scheduled_instances_until_sigterm() {
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(count("tests"), paused_at, "a paused instance is not run");
 
-    let status = Command::new("kill")
-        .args(["-TERM", &serve.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    smm_tests::terminate(&serve);
     let out = serve.wait_with_output().unwrap();
     let logs = String::from_utf8_lossy(&out.stderr);
     assert!(

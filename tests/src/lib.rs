@@ -118,6 +118,24 @@ impl Smm {
         String::from_utf8(out.stderr).unwrap()
     }
 
+    /// Register the measure built from the guest crate `package`.
+    pub fn register(&self, package: &str) -> String {
+        self.ok(&["measure", "register", component(package).to_str().unwrap()])
+    }
+
+    /// Start `smm args` in this home without waiting (stdout discarded,
+    /// stderr kept for [`Child::wait_with_output`]).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(&self.bin)
+            .env("SMM_HOME", self.home.path())
+            .env_remove("SMM_LOG")
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting smm")
+    }
+
     /// Run and require success; stdout parsed as JSON lines (one record
     /// per line, the convention of every `--json`), as an array.
     pub fn json_lines(&self, args: &[&str]) -> serde_json::Value {
@@ -147,4 +165,34 @@ pub fn parse_json_lines(text: &str) -> serde_json::Value {
             })
             .collect(),
     )
+}
+
+/// Wait for `child` at most `limit`; a child still running then is killed
+/// and the test fails naming `what` (a test never hangs on a process).
+pub fn wait_or_kill(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("waiting for smm") {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} (still running after {limit:?})");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Send SIGTERM to `child`.
+pub fn terminate(child: &std::process::Child) {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("running kill");
+    assert!(sent.success(), "kill -TERM {}", child.id());
 }

@@ -126,17 +126,42 @@ pub fn decode(source: &Value) -> Result<Measurement, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conformance::{failure, measurement, t};
+
+    fn t(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(1_780_000_000_000 + ms).unwrap()
+    }
+
+    fn measurement(instance: &str, at: DateTime<Utc>, labels: &[(&str, &str)]) -> Measurement {
+        let mut m = Measurement {
+            id: String::new(),
+            instance: instance.into(),
+            measure: "sarif-findings@1.1.0".into(),
+            measure_id: "sarif-findings".into(),
+            measure_version: "1.1.0".into(),
+            measure_name: "SARIF findings".into(),
+            unit: "findings".into(),
+            kind: "direct".into(),
+            scale: "ratio".into(),
+            timestamp: at,
+            observed_at: None,
+            value: Some(12.0),
+            text: None,
+            details: None,
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            error: None,
+            error_kind: None,
+            duration_ms: 1.5,
+        };
+        m.seal();
+        m
+    }
 
     #[test]
     fn documents_round_trip_and_use_ecs_names() {
-        let mut m = measurement(
-            "api-sast",
-            "sarif-findings",
-            t(0),
-            12.0,
-            &[("service", "api"), ("team", "pay")],
-        );
+        let mut m = measurement("api-sast", t(0), &[("service", "api"), ("team", "pay")]);
         m.details = Some(json!({"by_level": {"error": 3}}));
         m.observed_at = Some(t(-1000));
         m.duration_ms = 2.15;
@@ -151,7 +176,11 @@ mod tests {
         assert!(doc.get("error").is_none(), "absent, not null");
         assert_eq!(decode(&doc).unwrap(), m);
 
-        let f = failure("api-sast", "sarif-findings", t(1));
+        let mut f = measurement("api-sast", t(1), &[]);
+        f.value = None;
+        f.error = Some("the plugin trapped".into());
+        f.error_kind = Some("trap".into());
+        f.seal();
         let doc: Value = serde_json::from_slice(&encode(&f, "default")).unwrap();
         assert_eq!(doc["error"]["type"], "trap");
         assert_eq!(doc["event"]["outcome"], "failure");
