@@ -136,7 +136,9 @@ fn main() {
     let sha = sha256_hex(&wasm);
     let prepared = rt.block_on(sandbox.prepare(&sha, &wasm)).unwrap();
     let limits = Limits::default();
-    let grants = vec![std::env::temp_dir()];
+    // One granted directory of its own (a grant may not hold the home).
+    let granted = tempfile::tempdir().unwrap();
+    let grants = vec![granted.path().canonicalize().unwrap()];
     let collect = measure(
         "engine: sandboxed collect (limits, 1 grant, validation)",
         n,

@@ -152,7 +152,9 @@ fn run_vs_collect(sizes: &Sizes) {
     let home = tempfile::tempdir().unwrap();
     let engine = Engine::open(&Home::new(home.path())).unwrap();
     rt.block_on(engine.register_file(&wasm_path)).unwrap();
-    let grants = vec![std::env::temp_dir()];
+    // One granted directory of its own (a grant may not hold the home).
+    let granted = tempfile::tempdir().unwrap();
+    let grants = vec![granted.path().canonicalize().unwrap()];
     engine
         .create_instance(InstanceSpec {
             labels: BTreeMap::from([("team".to_string(), "bench".to_string())]),
