@@ -16,9 +16,11 @@
 //! basic = { username = "elastic", password = "env:ELASTIC_PASSWORD" }
 //! # api_key = "env:SMM_ES_API_KEY"   (the encoded key Elasticsearch returns)
 //! # bearer = "file:/run/secrets/es-token"
+//! [sandbox]
+//! compile_memory_mib = 1024        # most memory one compilation may use
 //! ```
 //!
-//! Environment overrides: `SMM_STORE`, `SMM_ES_URL` (comma-separated),
+//! Environment overrides: `SMM_COMPILE_MEMORY_MIB`, `SMM_STORE`, `SMM_ES_URL` (comma-separated),
 //! `SMM_ES_NAMESPACE`, `SMM_ES_CA_FILE`, `SMM_ES_USERNAME` +
 //! `SMM_ES_PASSWORD`, `SMM_ES_API_KEY`, `SMM_ES_BEARER` (the values of the
 //! last four are secrets themselves, or `env:`/`file:` references).
@@ -58,6 +60,29 @@ pub struct Config {
     #[serde(default)]
     pub store: StoreKind,
     pub elasticsearch: Option<ElasticsearchConfig>,
+    #[serde(default)]
+    pub sandbox: SandboxSettings,
+}
+
+/// `[sandbox]`: bounds of the work the engine does on a plugin's behalf.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSettings {
+    /// Most memory one compilation of a component may use, in MiB.
+    #[serde(default = "default_compile_memory_mib")]
+    pub compile_memory_mib: u64,
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        SandboxSettings {
+            compile_memory_mib: default_compile_memory_mib(),
+        }
+    }
+}
+
+fn default_compile_memory_mib() -> u64 {
+    crate::sandbox::DEFAULT_COMPILE_MEMORY_BYTES >> 20
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -241,6 +266,19 @@ impl Config {
                 }
             };
         }
+        if let Some(mib) = env("SMM_COMPILE_MEMORY_MIB") {
+            config.sandbox.compile_memory_mib = mib.parse().map_err(|_| {
+                invalid(format!(
+                    "SMM_COMPILE_MEMORY_MIB={mib:?}: expected a number of MiB"
+                ))
+            })?;
+        }
+        if config.sandbox.compile_memory_mib < 64 {
+            return Err(invalid(format!(
+                "[sandbox] compile_memory_mib = {}: at least 64 MiB is needed to compile a component",
+                config.sandbox.compile_memory_mib
+            )));
+        }
         let es_env = [
             "SMM_ES_URL",
             "SMM_ES_NAMESPACE",
@@ -417,6 +455,20 @@ linger = "20ms"
     }
 
     #[test]
+    fn the_compile_memory_bound_comes_from_the_file_or_the_environment() {
+        assert_eq!(parse("", &[]).unwrap().sandbox.compile_memory_mib, 1024);
+        let c = parse("[sandbox]\ncompile_memory_mib = 300", &[]).unwrap();
+        assert_eq!(c.sandbox.compile_memory_mib, 300);
+        let c = parse("", &[("SMM_COMPILE_MEMORY_MIB", "2048")]).unwrap();
+        assert_eq!(c.sandbox.compile_memory_mib, 2048);
+        let e = parse("", &[("SMM_COMPILE_MEMORY_MIB", "lots")]).unwrap_err();
+        assert!(
+            e.to_string().contains("SMM_COMPILE_MEMORY_MIB=\"lots\""),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn bad_configurations_say_what_and_where() {
         let cases = [
             (
@@ -443,6 +495,10 @@ linger = "20ms"
                 "line 3: invalid duration \"soon\"",
             ),
             ("colour = \"blue\"", "unknown field"),
+            (
+                "[sandbox]\ncompile_memory_mib = 8",
+                "compile_memory_mib = 8: at least 64 MiB",
+            ),
             (
                 "[elasticsearch]\nurls = [\"ftp://elastic:hunter2@x\"]",
                 "http or https",

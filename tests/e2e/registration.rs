@@ -192,3 +192,59 @@ fn huge_metadata_is_refused_with_a_short_message() {
     assert!(err.contains("metadata()"), "{err}");
     assert_catalogue_empty(&smm);
 }
+
+/// A component whose one function is so large that Cranelift needs
+/// hundreds of MiB to compile it (a few MiB of WebAssembly).
+fn hungry_to_compile(operations: usize) -> Vec<u8> {
+    use std::fmt::Write;
+    let locals = 400;
+    let mut body = String::with_capacity(operations * 60);
+    // Locals start from the parameter (local 0), so nothing folds to a
+    // constant either.
+    for l in 1..locals {
+        let _ = write!(
+            body,
+            "(local.set {l} (i32.add (local.get 0) (i32.const {l})))"
+        );
+    }
+    for i in 0..operations {
+        let _ = write!(
+            body,
+            "(local.set {} (i32.add (local.get {}) (local.get {})))",
+            i % locals,
+            (i * 7) % locals,
+            (i * 13) % locals
+        );
+    }
+    // Every value feeds the result: nothing is dead code.
+    body.push_str("(local.get 0)");
+    for l in 1..locals {
+        let _ = write!(body, "(local.get {l}) (i32.add)");
+    }
+    let types = vec!["i32"; locals - 1].join(" ");
+    wat::parse_str(format!(
+        "(component (core module $m (func (export \"f\") (param i32) (result i32) (local {types}) {body})) (core instance (instantiate $m)))"
+    ))
+    .expect("valid text format")
+}
+
+#[test]
+fn a_component_hungry_to_compile_is_refused_and_smm_carries_on() {
+    let smm = smm();
+    std::fs::write(
+        smm.home.path().join("smm.toml"),
+        "[sandbox]\ncompile_memory_mib = 96\n",
+    )
+    .unwrap();
+    let path = write(&smm, "hungry.wasm", &hungry_to_compile(300_000));
+    let err = smm.fails(&["measure", "register", &path]);
+    assert!(
+        err.contains("needed more than 96 MiB of memory"),
+        "refused for its memory, not for its world: {err}"
+    );
+    assert_catalogue_empty(&smm);
+    assert!(cached(&smm).is_empty(), "{:?}", cached(&smm));
+    // An ordinary measure compiles within the same bound.
+    let out = smm.register("probe-plugin");
+    assert!(out.contains("registered"), "{out}");
+}

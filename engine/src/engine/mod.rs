@@ -208,6 +208,12 @@ impl Engine {
         &self.catalogue
     }
 
+    /// Compile components in a child process bounded in memory and time
+    /// (the `smm` command does; see `sandbox::Isolation`).
+    pub fn isolate_compilation(&mut self, isolation: crate::sandbox::Isolation) {
+        self.sandbox.isolate(isolation);
+    }
+
     pub fn sandbox(&self) -> &Sandbox {
         &self.sandbox
     }

@@ -16,6 +16,7 @@
 
 mod bindings;
 mod cache;
+mod compiler;
 mod failure;
 mod host;
 mod limits;
@@ -37,6 +38,9 @@ use wasmtime::{
 };
 
 pub use cache::ArtifactLedger;
+pub use compiler::{
+    CHILD_COMMAND, DEFAULT_MEMORY_BYTES as DEFAULT_COMPILE_MEMORY_BYTES, Isolation, child_main,
+};
 pub use failure::Failure;
 pub use limits::Limits;
 
@@ -53,6 +57,9 @@ pub struct SandboxConfig {
     pub ledger: Option<Arc<dyn ArtifactLedger>>,
     /// How many plugin instances may be alive at once (pooling allocator slots).
     pub slots: u32,
+    /// Compile in a child process bounded in memory (`None`: on the
+    /// blocking pool of this process, bounded in time only).
+    pub isolation: Option<Isolation>,
 }
 
 impl Default for SandboxConfig {
@@ -61,6 +68,7 @@ impl Default for SandboxConfig {
             cache_dir: None,
             ledger: None,
             slots: 64,
+            isolation: None,
         }
     }
 }
@@ -130,6 +138,7 @@ pub struct Sandbox {
     pending: Mutex<HashMap<String, Vec<u8>>>,
     /// Components compiled or loaded from the disk cache by this process.
     compilations: std::sync::atomic::AtomicU64,
+    isolation: Option<Isolation>,
 }
 
 /// How long compiling one component may take (a component that is slow to
@@ -159,12 +168,8 @@ impl Sandbox {
             // (its default of 20 000 would silently override it).
             .table_elements(limits::MAX_TABLE_ELEMENTS)
             .max_memory_size(Limits::MAX.memory_bytes as usize);
-        let mut wasm_config = Config::new();
-        wasm_config
-            .epoch_interruption(true)
-            .max_wasm_stack(512 << 10)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&wasm_config).map_err(|e| format!("wasmtime engine: {e}"))?;
+        let engine =
+            Engine::new(&engine_config(Some(pool))).map_err(|e| format!("wasmtime engine: {e}"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| format!("linking WASI: {e}"))?;
@@ -185,7 +190,13 @@ impl Sandbox {
             compiling: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             compilations: std::sync::atomic::AtomicU64::new(0),
+            isolation: config.isolation,
         })
+    }
+
+    /// From now on, compile in a child process (see [`Isolation`]).
+    pub fn isolate(&mut self, isolation: Isolation) {
+        self.isolation = Some(isolation);
     }
 
     /// The component already prepared in this process under `sha256`, if any.
@@ -219,23 +230,9 @@ impl Sandbox {
         if let Some(p) = self.prepared(sha256) {
             return Ok(p); // compiled by the caller we waited for
         }
-        let (engine, linker, cache) =
-            (self.engine.clone(), self.linker.clone(), self.cache.clone());
-        let (sha, bytes) = (sha256.to_string(), wasm.to_vec());
         self.compilations
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let compile = tokio::task::spawn_blocking(move || {
-            compile(&engine, &linker, cache.as_ref(), &sha, &bytes, registered)
-        });
-        let (prepared, artifact) = match tokio::time::timeout(COMPILE_DEADLINE, compile).await {
-            Ok(Ok(result)) => result?,
-            Ok(Err(e)) => return Err(InspectError::Invalid(format!("compilation failed: {e}"))),
-            Err(_) => {
-                return Err(InspectError::Invalid(format!(
-                    "compiling the component took longer than {COMPILE_DEADLINE:?}"
-                )));
-            }
-        };
+        let (prepared, artifact) = self.compile(sha256, wasm, registered).await?;
         if let Some(artifact) = artifact {
             lock(&self.pending).insert(sha256.to_string(), artifact);
         }
@@ -371,42 +368,80 @@ impl Sandbox {
     }
 }
 
-/// Compile (or load) and link; the artifact is returned when it was
-/// compiled here and is not yet in the disk cache (`registered`: store it
-/// there now).
-fn compile(
-    engine: &Engine,
-    linker: &Linker<Host>,
-    cache: Option<&cache::CompileCache>,
-    sha256: &str,
-    wasm: &[u8],
-    registered: bool,
-) -> Result<(Prepared, Option<Vec<u8>>), InspectError> {
-    let invalid = |e: wasmtime::Error| InspectError::Invalid(format!("{e:#}"));
-    let cached = cache.and_then(|c| c.load(engine, sha256));
-    let (component, artifact) = match cached {
-        Some(component) => (component, None),
-        None => {
-            let artifact = engine.precompile_component(wasm).map_err(invalid)?;
-            // SAFETY: `artifact` was produced just above by this engine.
-            let component =
-                unsafe { Component::deserialize(engine, &artifact) }.map_err(invalid)?;
-            (component, Some(artifact))
-        }
-    };
-    let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
-        unlinked_import(&e).unwrap_or_else(|| InspectError::WrongWorld(format!("{e:#}")))
-    })?;
-    let pre =
-        MeasurePre::new(instance_pre).map_err(|e| InspectError::WrongWorld(format!("{e:#}")))?;
-    let artifact = match (artifact, cache) {
-        (Some(a), Some(c)) if registered => {
-            c.store(sha256, &a);
-            None
-        }
-        (artifact, _) => artifact,
-    };
-    Ok((Prepared { pre }, artifact))
+impl Sandbox {
+    /// Load from the disk cache, or compile (in the child process when
+    /// isolated), then link; the artifact is returned when it was compiled
+    /// here and is not yet in the disk cache (`registered`: store it there
+    /// now).
+    async fn compile(
+        &self,
+        sha256: &str,
+        wasm: &[u8],
+        registered: bool,
+    ) -> Result<(Prepared, Option<Vec<u8>>), InspectError> {
+        let invalid = |e: wasmtime::Error| InspectError::Invalid(format!("{e:#}"));
+        let joined =
+            |e: tokio::task::JoinError| InspectError::Invalid(format!("compilation failed: {e}"));
+        let (engine, cache, sha) = (self.engine.clone(), self.cache.clone(), sha256.to_string());
+        let cached = tokio::task::spawn_blocking(move || cache.and_then(|c| c.load(&engine, &sha)))
+            .await
+            .map_err(joined)?;
+        let (component, artifact) = match cached {
+            Some(component) => (component, None),
+            None => {
+                let artifact = match &self.isolation {
+                    Some(isolation) => {
+                        compiler::in_child(isolation, wasm, COMPILE_DEADLINE).await?
+                    }
+                    None => {
+                        let (engine, bytes) = (self.engine.clone(), wasm.to_vec());
+                        let compile = tokio::task::spawn_blocking(move || {
+                            engine.precompile_component(&bytes)
+                        });
+                        match tokio::time::timeout(COMPILE_DEADLINE, compile).await {
+                            Ok(result) => result.map_err(joined)?.map_err(invalid)?,
+                            Err(_) => {
+                                return Err(InspectError::Invalid(format!(
+                                    "compiling the component took longer than {COMPILE_DEADLINE:?}"
+                                )));
+                            }
+                        }
+                    }
+                };
+                // SAFETY: `artifact` was produced just above, by this engine
+                // or by the child with the same compilation settings (which
+                // wasmtime checks).
+                let component =
+                    unsafe { Component::deserialize(&self.engine, &artifact) }.map_err(invalid)?;
+                (component, Some(artifact))
+            }
+        };
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            unlinked_import(&e).unwrap_or_else(|| InspectError::WrongWorld(format!("{e:#}")))
+        })?;
+        let pre = MeasurePre::new(instance_pre)
+            .map_err(|e| InspectError::WrongWorld(format!("{e:#}")))?;
+        let artifact = match (artifact, &self.cache) {
+            (Some(a), Some(c)) if registered => {
+                c.store(sha256, &a);
+                None
+            }
+            (artifact, _) => artifact,
+        };
+        Ok((Prepared { pre }, artifact))
+    }
+}
+
+/// The wasmtime settings of the engine, and of the compiler child (which
+/// instantiates nothing, so it needs no pool). Everything that changes the
+/// compiled code is set here, once, for both.
+fn engine_config(pool: Option<PoolingAllocationConfig>) -> Config {
+    let mut config = Config::new();
+    config.epoch_interruption(true).max_wasm_stack(512 << 10);
+    if let Some(pool) = pool {
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
 }
 
 /// Why a call ended without a result, before classification.

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use smm_catalogue::{InstanceSpec, LimitOverrides, MeasureRef, Registration};
 use smm_engine::config::Config;
+use smm_engine::sandbox::Isolation;
 use smm_engine::scheduler::SchedulerConfig;
 use smm_engine::store::Appended;
 use smm_engine::store::ElasticsearchStore;
@@ -304,6 +305,14 @@ fn parse_time(flag: &str, s: &str) -> Result<DateTime<Utc>> {
         })
 }
 
+/// Compilations run in a child `smm` bounded by `[sandbox]`.
+fn isolation(config: &Config) -> Result<Isolation> {
+    Ok(Isolation {
+        exe: std::env::current_exe().context("locating the smm executable")?,
+        memory_bytes: config.sandbox.compile_memory_mib << 20,
+    })
+}
+
 fn read_config(arg: &str) -> Result<serde_json::Value> {
     let (text, origin) = match arg.strip_prefix('@') {
         Some(path) => (
@@ -337,8 +346,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Kibana(cmd) => return kibana(&config, cmd).await,
         _ => {}
     }
-    let engine = Engine::open_configured(&home, &config)
+    let mut engine = Engine::open_configured(&home, &config)
         .with_context(|| format!("opening smm home {}", home.root.display()))?;
+    engine.isolate_compilation(isolation(&config)?);
     match cli.command {
         Command::Es(_) | Command::Kibana(_) | Command::Completions { .. } | Command::Man => {
             unreachable!("handled above")

@@ -8,6 +8,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // The compiler child (see smm_engine::sandbox::Isolation): before
+    // anything else, and without logging, runtime or home.
+    let mut raw = std::env::args();
+    if raw.nth(1).as_deref() == Some(smm_engine::sandbox::CHILD_COMMAND) {
+        return smm_engine::sandbox::child_main(&raw.next().unwrap_or_default());
+    }
     let args = cli::Cli::parse();
     let (level, format) = args.log_settings();
     let filter = tracing_subscriber::EnvFilter::try_from_env("SMM_LOG")
