@@ -91,6 +91,29 @@ impl Instance {
     pub fn measure_ref(&self) -> String {
         format!("{}@{}", self.measure_id, self.measure_version)
     }
+
+    /// The spec that would create this instance as it is (pinned to its
+    /// measure version): the starting point of an update.
+    pub fn to_spec(&self) -> InstanceSpec {
+        InstanceSpec {
+            name: self.name.clone(),
+            measure: self.measure_ref(),
+            config: self.config.clone(),
+            labels: self.labels.clone(),
+            schedule: self.schedule.clone(),
+            timezone: self.timezone.clone(),
+            grants: self.grants.clone(),
+            limits: self.limits.clone(),
+            catch_up: self.catch_up,
+        }
+    }
+}
+
+/// An instance as it was until a change replaced it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceRevision {
+    pub replaced_at: DateTime<Utc>,
+    pub instance: Instance,
 }
 
 fn is_name_char(c: char) -> bool {

@@ -22,6 +22,8 @@ mod metadata;
 pub mod paths;
 mod registry;
 mod schema;
+mod schema_walk;
+pub mod secrets;
 mod store;
 mod store_error;
 pub mod text;
@@ -29,7 +31,9 @@ pub mod text;
 pub use derived::{DerivedDefinition, DerivedKind, DerivedMeasure};
 pub use error::{CatalogueError, Violation};
 pub use graph::DependencyGraph;
-pub use instance::{CatchUp, Instance, InstanceSpec, LimitOverrides, validate_name};
+pub use instance::{
+    CatchUp, Instance, InstanceRevision, InstanceSpec, LimitOverrides, validate_name,
+};
 pub use metadata::{MeasureKind, MeasureMetadata, RawMetadata, Scale};
 pub use registry::{Catalogue, MeasureRef, Registration};
 pub use schema::ConfigSchema;

@@ -31,84 +31,25 @@ pub fn resolve(
 ) -> Result<Value, Vec<Violation>> {
     let mut config = config.clone();
     let mut violations = Vec::new();
-    walk(
-        schema,
-        schema,
-        &mut config,
-        String::new(),
-        grants,
-        &mut violations,
-        0,
-    );
+    crate::schema_walk::visit(schema, &mut config, &mut |field, value, pointer| {
+        if field.get("format").and_then(Value::as_str) != Some(PATH_FORMAT) {
+            return false;
+        }
+        if let Value::String(path) = value {
+            match resolve_one(path, grants) {
+                Ok(resolved) => *path = resolved,
+                Err(message) => violations.push(Violation {
+                    pointer: pointer.to_string(),
+                    message,
+                }),
+            }
+        }
+        true
+    });
     if violations.is_empty() {
         Ok(config)
     } else {
         Err(violations)
-    }
-}
-
-/// The schema a `$ref` (`#/$defs/X`, `#/definitions/X`) points to.
-fn follow<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
-    match node.get("$ref").and_then(Value::as_str) {
-        Some(r) => r
-            .strip_prefix('#')
-            .and_then(|p| root.pointer(p))
-            .unwrap_or(node),
-        None => node,
-    }
-}
-
-fn walk(
-    root: &Value,
-    node: &Value,
-    value: &mut Value,
-    pointer: String,
-    grants: &[PathBuf],
-    violations: &mut Vec<Violation>,
-    depth: usize,
-) {
-    if depth > 32 {
-        return; // a recursive schema: no configuration is that deep
-    }
-    let node = follow(root, node);
-    if node.get("format").and_then(Value::as_str) == Some(PATH_FORMAT)
-        && let Value::String(path) = value
-    {
-        match resolve_one(path, grants) {
-            Ok(resolved) => *path = resolved,
-            Err(message) => violations.push(Violation { pointer, message }),
-        }
-        return;
-    }
-    match value {
-        Value::Object(map) => {
-            let Some(properties) = node.get("properties").and_then(Value::as_object) else {
-                return;
-            };
-            for (key, field) in map.iter_mut() {
-                if let Some(schema) = properties.get(key) {
-                    let at = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
-                    walk(root, schema, field, at, grants, violations, depth + 1);
-                }
-            }
-        }
-        Value::Array(items) => {
-            let Some(schema) = node.get("items").filter(|i| i.is_object()) else {
-                return;
-            };
-            for (i, item) in items.iter_mut().enumerate() {
-                walk(
-                    root,
-                    schema,
-                    item,
-                    format!("{pointer}/{i}"),
-                    grants,
-                    violations,
-                    depth + 1,
-                );
-            }
-        }
-        _ => {}
     }
 }
 

@@ -5,7 +5,7 @@ use chrono::Utc;
 use crate::derived::DerivedMeasure;
 use crate::error::CatalogueError;
 use crate::graph::DependencyGraph;
-use crate::instance::{Instance, InstanceSpec};
+use crate::instance::{Instance, InstanceRevision, InstanceSpec};
 use crate::metadata::MeasureMetadata;
 use crate::schema::ConfigSchema;
 use crate::store::{CatalogueStore, Implementation, MeasureRecord};
@@ -207,6 +207,37 @@ impl<S: CatalogueStore> Catalogue<S> {
 
     /// Validate and store a new instance, pinned to the resolved version.
     pub fn create_instance(&self, spec: InstanceSpec) -> Result<Instance, CatalogueError> {
+        let instance = self.validated(spec, Utc::now(), false)?;
+        if !self.store.insert_instance(&instance)? {
+            return Err(CatalogueError::InstanceExists(instance.name));
+        }
+        Ok(instance)
+    }
+
+    /// Replace an instance's settings with `spec`, validated exactly as at
+    /// creation (start from [`Instance::to_spec`] to change some fields).
+    /// It keeps its creation time and paused state; what it was goes to
+    /// its history ([`CatalogueStore::instance_history`]).
+    pub fn update_instance(&self, spec: InstanceSpec) -> Result<Instance, CatalogueError> {
+        let current = self.instance(&spec.name)?;
+        let instance = self.validated(spec, current.created_at, current.paused)?;
+        if instance == current {
+            return Ok(instance); // nothing changed: no revision
+        }
+        if !self.store.update_instance(&instance)? {
+            return Err(CatalogueError::UnknownInstance(instance.name));
+        }
+        Ok(instance)
+    }
+
+    /// `spec` checked (shape, measure, configuration against its schema,
+    /// path fields against the grants) and made an instance.
+    fn validated(
+        &self,
+        spec: InstanceSpec,
+        created_at: chrono::DateTime<Utc>,
+        paused: bool,
+    ) -> Result<Instance, CatalogueError> {
         spec.check_shape()?;
         let reference: MeasureRef = spec.measure.parse()?;
         let record = self.resolve(&reference)?;
@@ -237,7 +268,7 @@ impl<S: CatalogueStore> Catalogue<S> {
                     });
                 }
             };
-        let instance = Instance {
+        Ok(Instance {
             name: spec.name,
             measure_id: record.metadata.id,
             measure_version: record.metadata.version,
@@ -248,13 +279,15 @@ impl<S: CatalogueStore> Catalogue<S> {
             grants: spec.grants,
             limits: spec.limits,
             catch_up: spec.catch_up,
-            paused: false,
-            created_at: Utc::now(),
-        };
-        if !self.store.insert_instance(&instance)? {
-            return Err(CatalogueError::InstanceExists(instance.name));
-        }
-        Ok(instance)
+            paused,
+            created_at,
+        })
+    }
+
+    /// What updates of `name` replaced, oldest first.
+    pub fn instance_history(&self, name: &str) -> Result<Vec<InstanceRevision>, CatalogueError> {
+        self.instance(name)?;
+        Ok(self.store.instance_history(name)?)
     }
 
     /// Pause or resume an instance; returns it as stored.
@@ -297,6 +330,7 @@ mod tests {
     struct Memory {
         measures: RefCell<Vec<MeasureRecord>>,
         instances: RefCell<Vec<Instance>>,
+        history: RefCell<Vec<InstanceRevision>>,
     }
 
     impl CatalogueStore for Memory {
@@ -354,13 +388,29 @@ mod tests {
             let mut all = self.instances.borrow_mut();
             match all.iter_mut().find(|i| i.name == instance.name) {
                 Some(i) => {
+                    self.history.borrow_mut().push(InstanceRevision {
+                        replaced_at: Utc::now(),
+                        instance: i.clone(),
+                    });
                     *i = instance.clone();
                     Ok(true)
                 }
                 None => Ok(false),
             }
         }
+        fn instance_history(&self, name: &str) -> Result<Vec<InstanceRevision>, StoreError> {
+            Ok(self
+                .history
+                .borrow()
+                .iter()
+                .filter(|r| r.instance.name == name)
+                .cloned()
+                .collect())
+        }
         fn delete_instance(&self, name: &str) -> Result<bool, StoreError> {
+            self.history
+                .borrow_mut()
+                .retain(|r| r.instance.name != name);
             let mut all = self.instances.borrow_mut();
             let before = all.len();
             all.retain(|i| i.name != name);
@@ -533,6 +583,51 @@ mod tests {
             c.set_paused("a", true),
             Err(CatalogueError::UnknownInstance(_))
         ));
+    }
+
+    #[test]
+    fn updates_are_validated_as_creation_and_keep_history() {
+        let c = Catalogue::new(Memory::default());
+        c.register_component(meta("1.0.0"), "aa", b"x").unwrap();
+        c.register_component(meta("1.1.0"), "bb", b"y").unwrap();
+        let first = c
+            .create_instance(spec("a", "m@1.0.0", json!({"path": "/x"})))
+            .unwrap();
+        c.set_paused("a", true).unwrap();
+        // A bad configuration is refused with its pointer; nothing changes.
+        let mut bad = c.instance("a").unwrap().to_spec();
+        bad.config = json!({"path": 3});
+        let err = c.update_instance(bad).unwrap_err().to_string();
+        assert!(err.contains("/path"), "{err}");
+        assert_eq!(c.instance("a").unwrap().config, json!({"path": "/x"}));
+        // A good one replaces it; the version stays pinned, the paused
+        // state and creation time stay.
+        let mut good = c.instance("a").unwrap().to_spec();
+        good.config = json!({"path": "/y"});
+        good.labels.insert("team".into(), "red".into());
+        let updated = c.update_instance(good.clone()).unwrap();
+        assert_eq!(updated.measure_version.to_string(), "1.0.0");
+        assert!(updated.paused);
+        assert_eq!(updated.created_at, first.created_at);
+        assert_eq!(c.instance("a").unwrap(), updated);
+        // Unchanged: no new revision.
+        c.update_instance(good).unwrap();
+        let history = c.instance_history("a").unwrap();
+        let configs: Vec<_> = history.iter().map(|r| r.instance.config.clone()).collect();
+        // Pausing, then the configuration change.
+        assert_eq!(configs, vec![json!({"path": "/x"}), json!({"path": "/x"})]);
+        assert!(!history[0].instance.paused && history[1].instance.paused);
+        assert!(matches!(
+            c.update_instance(spec("nope", "m", json!({"path": "/x"}))),
+            Err(CatalogueError::UnknownInstance(_))
+        ));
+        c.delete_instance("a").unwrap();
+        c.create_instance(spec("a", "m", json!({"path": "/x"})))
+            .unwrap();
+        assert!(
+            c.instance_history("a").unwrap().is_empty(),
+            "a new instance, a new history"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::derived::DerivedDefinition;
-use crate::instance::Instance;
+use crate::instance::{Instance, InstanceRevision};
 use crate::metadata::MeasureMetadata;
 
 pub use crate::store_error::StoreError;
@@ -59,9 +59,14 @@ pub trait CatalogueStore {
     fn insert_instance(&self, instance: &Instance) -> Result<bool, StoreError>;
     fn instance(&self, name: &str) -> Result<Option<Instance>, StoreError>;
     fn list_instances(&self) -> Result<Vec<Instance>, StoreError>;
-    /// Replace a stored instance; `Ok(false)` when there is none of that name.
+    /// Replace a stored instance, keeping what it replaces in the
+    /// instance's history, in one transaction; `Ok(false)` when there is
+    /// none of that name.
     fn update_instance(&self, instance: &Instance) -> Result<bool, StoreError>;
-    /// Delete an instance (its measurements stay); `Ok(false)` when absent.
+    /// What updates replaced, oldest first.
+    fn instance_history(&self, name: &str) -> Result<Vec<InstanceRevision>, StoreError>;
+    /// Delete an instance and its history (its measurements stay);
+    /// `Ok(false)` when absent.
     fn delete_instance(&self, name: &str) -> Result<bool, StoreError>;
 }
 
@@ -89,6 +94,9 @@ impl<T: CatalogueStore + ?Sized> CatalogueStore for std::sync::Arc<T> {
     }
     fn update_instance(&self, instance: &Instance) -> Result<bool, StoreError> {
         (**self).update_instance(instance)
+    }
+    fn instance_history(&self, name: &str) -> Result<Vec<InstanceRevision>, StoreError> {
+        (**self).instance_history(name)
     }
     fn delete_instance(&self, name: &str) -> Result<bool, StoreError> {
         (**self).delete_instance(name)

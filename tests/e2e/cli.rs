@@ -520,3 +520,146 @@ fn path_fields_are_resolved_against_the_grants_at_create() {
     );
     assert!(err.contains(path_str(&samples)), "{err}");
 }
+
+#[test]
+fn instance_update_checks_like_create_and_keeps_history() {
+    let smm = smm();
+    smm.register("sarif-findings");
+    smm.register("probe-plugin");
+    let reports = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let (reports_dir, other_dir) = (
+        reports.path().canonicalize().unwrap(),
+        other.path().canonicalize().unwrap(),
+    );
+    let sample = samples().join("flawfinder.sarif");
+    std::fs::copy(&sample, reports_dir.join("a.sarif")).unwrap();
+    std::fs::copy(&sample, other_dir.join("b.sarif")).unwrap();
+    smm.ok(&[
+        "instance",
+        "create",
+        "api-sast",
+        "--measure",
+        "sarif-findings",
+        "--config",
+        r#"{"path": "a.sarif"}"#,
+        "--grant-dir",
+        path_str(&reports_dir),
+        "--label",
+        "team=payments",
+        "--schedule",
+        "0 */15 * * * *",
+    ]);
+    let show = |smm: &Smm| -> Value {
+        serde_json::from_str(&smm.ok(&["instance", "show", "api-sast", "--json"])).unwrap()
+    };
+    let before = show(&smm);
+
+    // Refused as create refuses, naming what; nothing changes.
+    let err = smm.fails(&[
+        "instance",
+        "update",
+        "api-sast",
+        "--config",
+        r#"{"path": "/etc/passwd"}"#,
+    ]);
+    assert!(err.contains("/path") && err.contains("outside"), "{err}");
+    let err = smm.fails(&[
+        "instance",
+        "update",
+        "api-sast",
+        "--schedule",
+        "*/5 * * * *",
+    ]);
+    assert!(err.contains("cron"), "{err}");
+    let err = smm.fails(&["instance", "update", "api-sast", "--grant-dir", "/"]);
+    assert!(err.contains("whole filesystem"), "{err}");
+    let err = smm.fails(&["instance", "update", "api-sast", "--remove-label", "tier"]);
+    assert!(err.contains("no label tier"), "{err}");
+    let err = smm.fails(&["instance", "update", "nope", "--label", "a=b"]);
+    assert!(err.contains("no instance nope"), "{err}");
+    assert_eq!(show(&smm)["history"], Value::Array(vec![]));
+    assert_eq!(show(&smm)["config"], before["config"]);
+
+    // Labels, schedule, limits: changed, and the old settings kept.
+    let out = smm.ok(&[
+        "instance",
+        "update",
+        "api-sast",
+        "--label",
+        "tier=1",
+        "--remove-label",
+        "team",
+        "--schedule",
+        "0 0 * * * *",
+        "--deadline",
+        "5s",
+    ]);
+    assert!(out.contains("updated instance api-sast"), "{out}");
+    let now = show(&smm);
+    assert_eq!(now["labels"], serde_json::json!({"tier": "1"}));
+    assert_eq!(now["schedule"], "0 0 * * * *");
+    assert_eq!(now["effective_limits"]["deadline_ms"], 5_000);
+    assert_eq!(now["created_at"], before["created_at"]);
+    let history = now["history"].as_array().unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0]["instance"]["schedule"], "0 */15 * * * *");
+    assert_eq!(history[0]["instance"]["labels"]["team"], "payments");
+
+    // New grants and a relative path resolved against them; the next run
+    // reads the new report.
+    smm.ok(&[
+        "instance",
+        "update",
+        "api-sast",
+        "--grant-dir",
+        path_str(&other_dir),
+        "--config",
+        r#"{"path": "b.sarif"}"#,
+    ]);
+    let now = show(&smm);
+    assert_eq!(now["config"]["path"], path_str(&other_dir.join("b.sarif")));
+    assert_eq!(now["history"].as_array().unwrap().len(), 2);
+    std::fs::remove_file(reports_dir.join("a.sarif")).unwrap();
+    let run = smm.run_json("api-sast");
+    assert_eq!(
+        run["value"].as_f64(),
+        Some(sarif_results(&sample) as f64),
+        "{run}"
+    );
+    let out = smm.ok(&["instance", "update", "api-sast", "--label", "tier=1"]);
+    assert!(out.contains("unchanged"), "{out}");
+    assert!(
+        smm.ok(&["instance", "show", "api-sast"])
+            .contains("2 earlier revisions")
+    );
+
+    // Secret fields (writeOnly in the measure's schema) are masked.
+    smm.ok(&[
+        "instance",
+        "create",
+        "with-token",
+        "--measure",
+        "probe",
+        "--config",
+        r#"{"behaviour": "constant", "value": 1, "token": "hunter2"}"#,
+    ]);
+    smm.ok(&[
+        "instance",
+        "update",
+        "with-token",
+        "--config",
+        r#"{"behaviour": "constant", "value": 2, "token": "swordfish"}"#,
+    ]);
+    for args in [
+        &["instance", "show", "with-token"][..],
+        &["instance", "show", "with-token", "--json"][..],
+    ] {
+        let out = smm.ok(args);
+        assert!(
+            !out.contains("hunter2") && !out.contains("swordfish") && out.contains("********"),
+            "{out}"
+        );
+    }
+    assert_eq!(smm.run_json("with-token")["value"].as_f64(), Some(2.0));
+}

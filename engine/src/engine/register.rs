@@ -68,6 +68,26 @@ impl Engine {
     /// Validate and store an instance; its limit overrides must lie within
     /// the sandbox's floors and ceilings.
     pub fn create_instance(&self, spec: InstanceSpec) -> Result<Instance, EngineError> {
+        self.check_host_rules(&spec)?;
+        let instance = self.catalogue.create_instance(spec)?;
+        self.forget_marker();
+        Ok(instance)
+    }
+
+    /// Replace an instance's settings (start from `Instance::to_spec`),
+    /// with every check `create_instance` makes; the previous settings stay
+    /// in its history, its measurements and scheduling state stay.
+    pub fn update_instance(&self, spec: InstanceSpec) -> Result<Instance, EngineError> {
+        self.check_host_rules(&spec)?;
+        let instance = self.catalogue.update_instance(spec)?;
+        self.forget_marker();
+        Ok(instance)
+    }
+
+    /// What the engine itself requires of an instance, beyond the
+    /// catalogue's rules: limits within its maxima, grants that expose
+    /// neither the host nor the engine.
+    fn check_host_rules(&self, spec: &InstanceSpec) -> Result<(), EngineError> {
         let invalid = |reason: String| CatalogueError::InvalidInstance {
             instance: spec.name.clone(),
             reason,
@@ -82,9 +102,7 @@ impl Engine {
                 .into());
             }
         }
-        let instance = self.catalogue.create_instance(spec)?;
-        self.forget_marker();
-        Ok(instance)
+        Ok(())
     }
 
     /// Pause (or resume) an instance: no longer scheduled, no longer

@@ -222,6 +222,14 @@ enum InstanceCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Change an instance's configuration, labels, schedule, grants or
+    /// limits, checked as at create; the previous settings are kept in its
+    /// history (`instance show`), its measurements stay.
+    #[command(after_help = "Examples:
+  smm instance update api-sast --schedule '0 0 * * * *' --label tier=1
+  smm instance update api-sast --config @api-sast.json --grant-dir /srv/reports
+  smm instance update api-sast --no-schedule --remove-label team")]
+    Update(UpdateArgs),
     /// Stop scheduling an instance (it keeps its configuration).
     Pause { name: String },
     /// Schedule a paused instance again.
@@ -265,6 +273,101 @@ struct CreateArgs {
     /// start-up, `skip` waits for the next fire time.
     #[arg(long, default_value = "run-once")]
     catch_up: smm_catalogue::CatchUp,
+}
+
+#[derive(Debug, Args)]
+struct UpdateArgs {
+    name: String,
+    /// Move to another version of the measure (`id@version`, or `id` for
+    /// the latest); the configuration is checked against its schema.
+    #[arg(long)]
+    measure: Option<String>,
+    /// New configuration (replaces the whole of it): JSON, or `@file.json`.
+    #[arg(long)]
+    config: Option<String>,
+    /// Set label `key=value` (others stay). Repeatable.
+    #[arg(long = "label", value_parser = parse_label)]
+    labels: Vec<(String, String)>,
+    /// Remove label `key`. Repeatable.
+    #[arg(long = "remove-label")]
+    remove_labels: Vec<String>,
+    /// New cron schedule with seconds.
+    #[arg(long, conflicts_with = "no_schedule")]
+    schedule: Option<String>,
+    /// Run by hand only from now on.
+    #[arg(long)]
+    no_schedule: bool,
+    /// IANA time zone the schedule is read in; `UTC` to clear.
+    #[arg(long)]
+    timezone: Option<String>,
+    /// Replace the granted directories with these. Repeatable.
+    #[arg(long = "grant-dir")]
+    grant_dirs: Vec<PathBuf>,
+    /// Deadline of one collection, e.g. `500ms`, `30s`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    deadline: Option<Duration>,
+    /// Memory limit of one collection in MiB.
+    #[arg(long)]
+    memory_mib: Option<u64>,
+    /// Limit on the returned text and details in KiB.
+    #[arg(long)]
+    output_kib: Option<u64>,
+    /// `run-once` or `skip`.
+    #[arg(long)]
+    catch_up: Option<smm_catalogue::CatchUp>,
+}
+
+impl UpdateArgs {
+    /// `spec` with the requested changes applied.
+    fn apply(self, mut spec: InstanceSpec) -> Result<InstanceSpec> {
+        if let Some(measure) = self.measure {
+            spec.measure = measure;
+        }
+        if let Some(config) = &self.config {
+            spec.config = read_config(config)?;
+        }
+        for (k, v) in self.labels {
+            spec.labels.insert(k, v);
+        }
+        for k in &self.remove_labels {
+            if spec.labels.remove(k).is_none() {
+                bail!("--remove-label {k}: the instance has no label {k}");
+            }
+        }
+        if self.no_schedule {
+            spec.schedule = None;
+        }
+        if let Some(schedule) = self.schedule {
+            spec.schedule = Some(schedule);
+        }
+        if let Some(tz) = self.timezone {
+            spec.timezone = (tz != "UTC").then_some(tz);
+        }
+        if !self.grant_dirs.is_empty() {
+            spec.grants = canonical_grants(&self.grant_dirs)?;
+        }
+        if let Some(d) = self.deadline {
+            spec.limits.deadline_ms = Some(d.as_millis() as u64);
+        }
+        if let Some(m) = self.memory_mib {
+            spec.limits.memory_bytes = Some(m << 20);
+        }
+        if let Some(k) = self.output_kib {
+            spec.limits.output_bytes = Some(k << 10);
+        }
+        if let Some(c) = self.catch_up {
+            spec.catch_up = c;
+        }
+        Ok(spec)
+    }
+}
+
+fn canonical_grants(dirs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    dirs.iter()
+        .map(|dir| {
+            std::fs::canonicalize(dir).with_context(|| format!("--grant-dir {}", dir.display()))
+        })
+        .collect()
 }
 
 impl Cli {
@@ -375,13 +478,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             output::measure(&engine.catalogue().resolve(&reference)?);
         }
         Command::Instance(InstanceCmd::Create(args)) => {
-            let mut grants = Vec::new();
-            for dir in &args.grant_dirs {
-                grants.push(
-                    std::fs::canonicalize(dir)
-                        .with_context(|| format!("--grant-dir {}", dir.display()))?,
-                );
-            }
+            let grants = canonical_grants(&args.grant_dirs)?;
             let mut labels = BTreeMap::new();
             for (k, v) in args.labels {
                 labels.insert(k, v);
@@ -425,7 +522,36 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 })
                 .await?
                 .pop();
-            output::instance(&instance, state.as_ref(), last.as_ref(), json)?;
+            let schema = engine
+                .catalogue()
+                .resolve(&instance.measure_ref().parse()?)?
+                .metadata
+                .config_schema;
+            let history = engine.catalogue().instance_history(&name)?;
+            output::instance(
+                &output::Shown {
+                    instance: &instance,
+                    schema: &schema,
+                    history: &history,
+                    state: state.as_ref(),
+                    last: last.as_ref(),
+                },
+                json,
+            )?;
+        }
+        Command::Instance(InstanceCmd::Update(args)) => {
+            let current = engine.catalogue().instance(&args.name)?;
+            let spec = args.apply(current.to_spec())?;
+            let updated = engine.update_instance(spec)?;
+            if updated == current {
+                println!("instance {} unchanged", updated.name);
+            } else {
+                println!(
+                    "updated instance {} of {} (the previous settings are in its history)",
+                    updated.name,
+                    updated.measure_ref()
+                );
+            }
         }
         Command::Instance(InstanceCmd::Pause { name }) => {
             engine.set_paused(&name, true)?;

@@ -155,17 +155,31 @@ pub fn instances(list: &[Instance], states: &[InstanceState]) {
     );
 }
 
-/// One instance in full (`smm instance show`).
-pub fn instance(
-    i: &Instance,
-    state: Option<&InstanceState>,
-    last: Option<&Measurement>,
-    as_json: bool,
-) -> anyhow::Result<()> {
+/// One instance and what `smm instance show` tells about it.
+pub struct Shown<'a> {
+    pub instance: &'a Instance,
+    /// The configuration schema of its measure version (secret fields).
+    pub schema: &'a serde_json::Value,
+    /// What updates replaced, oldest first.
+    pub history: &'a [smm_catalogue::InstanceRevision],
+    pub state: Option<&'a InstanceState>,
+    pub last: Option<&'a Measurement>,
+}
+
+/// One instance in full (`smm instance show`); secret configuration
+/// fields are masked, in its history too.
+pub fn instance(shown: &Shown<'_>, as_json: bool) -> anyhow::Result<()> {
+    let i = shown.instance;
+    let (state, last) = (shown.state, shown.last);
+    let masked = |i: &Instance| {
+        let mut i = i.clone();
+        i.config = smm_catalogue::secrets::masked(shown.schema, &i.config);
+        i
+    };
     let limits = smm_engine::sandbox::Limits::default().with_overrides(&i.limits);
     let last_error = last.and_then(|m| m.error.clone());
     if as_json {
-        let mut v = serde_json::to_value(i)?;
+        let mut v = serde_json::to_value(masked(i))?;
         v["effective_limits"] = serde_json::json!({
             "deadline_ms": limits.deadline.as_millis() as u64,
             "memory_bytes": limits.memory_bytes,
@@ -173,9 +187,21 @@ pub fn instance(
         });
         v["state"] = serde_json::to_value(state)?;
         v["last_error"] = last_error.into();
+        v["history"] = shown
+            .history
+            .iter()
+            .map(|r| {
+                Ok(serde_json::json!({
+                    "replaced_at": r.replaced_at,
+                    "instance": serde_json::to_value(masked(&r.instance))?,
+                }))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?
+            .into();
         println!("{}", json(&v)?);
         return Ok(());
     }
+    let i = &masked(i);
     let time =
         |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("-".to_string(), |t| t.to_rfc3339());
     let e = |s: &str| text::escape(s).into_owned();
@@ -212,6 +238,14 @@ pub fn instance(
         limits.output_bytes >> 10
     );
     println!("created:    {}", i.created_at.to_rfc3339());
+    match shown.history.last() {
+        Some(r) => println!(
+            "updated:    {} ({} earlier revisions, in --json)",
+            r.replaced_at.to_rfc3339(),
+            shown.history.len()
+        ),
+        None => println!("updated:    never"),
+    }
     if let Some(s) = state {
         println!(
             "last run:   {} ({}), {} consecutive failures, {} skipped fire times",

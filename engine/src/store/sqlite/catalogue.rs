@@ -1,8 +1,10 @@
 //! The catalogue in SQLite: measure versions, component bytes, instances.
 
+use chrono::Utc;
 use rusqlite::{OptionalExtension, Row, params};
 use smm_catalogue::{
-    CatalogueStore, Implementation, Instance, MeasureMetadata, MeasureRecord, StoreError,
+    CatalogueStore, Implementation, Instance, InstanceRevision, MeasureMetadata, MeasureRecord,
+    StoreError,
 };
 
 use super::{Sql, SqliteStore, conversion, from_ms, json_col, ms};
@@ -99,11 +101,33 @@ impl CatalogueStore for SqliteStore {
 
     fn update_instance(&self, instance: &Instance) -> Result<bool, StoreError> {
         self.write(|conn| {
-            let n = conn.execute(
+            let tx = conn.transaction()?;
+            let n = tx.execute(
+                "INSERT INTO instance_history (name, replaced_at, instance)
+                 SELECT name, ?2, instance FROM instances WHERE name = ?1",
+                params![instance.name, Utc::now().timestamp_millis()],
+            )?;
+            tx.execute(
                 "UPDATE instances SET instance = ?2 WHERE name = ?1",
                 params![instance.name, json(instance)?],
             )?;
+            tx.commit()?;
             Ok(n == 1)
+        })
+    }
+
+    fn instance_history(&self, name: &str) -> Result<Vec<InstanceRevision>, StoreError> {
+        self.write(|conn| {
+            conn.prepare_cached(
+                "SELECT replaced_at, instance FROM instance_history WHERE name = ?1 ORDER BY seq",
+            )?
+            .query_map([name], |r| {
+                Ok(InstanceRevision {
+                    replaced_at: from_ms(r.get(0)?)?,
+                    instance: json_col(r, 1)?,
+                })
+            })?
+            .collect()
         })
     }
 
@@ -112,6 +136,7 @@ impl CatalogueStore for SqliteStore {
             let tx = conn.transaction()?;
             let n = tx.execute("DELETE FROM instances WHERE name = ?1", [name])?;
             tx.execute("DELETE FROM instance_state WHERE instance = ?1", [name])?;
+            tx.execute("DELETE FROM instance_history WHERE name = ?1", [name])?;
             tx.commit()?;
             Ok(n == 1)
         })

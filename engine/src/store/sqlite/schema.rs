@@ -7,6 +7,7 @@
 //!   order and never leaves the store.
 //! - 3: the digests of compiled artifacts in the compile cache
 //!   (`compiled_artifacts`), so that a swapped entry is never run.
+//! - 4: what instance updates replaced (`instance_history`).
 
 use std::collections::HashSet;
 
@@ -16,7 +17,7 @@ use smm_catalogue::StoreError;
 use super::{Sql, from_ms, store_error};
 use crate::measurement::Measurement;
 
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// Tables shared by every version (created if missing).
 const CATALOGUE: &str = r#"
@@ -37,6 +38,13 @@ CREATE TABLE IF NOT EXISTS instances (
     name     TEXT PRIMARY KEY,
     instance TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS instance_history (
+    seq         INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL,
+    replaced_at INTEGER NOT NULL,
+    instance    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS instance_history_name ON instance_history (name, seq);
 CREATE TABLE IF NOT EXISTS compiled_artifacts (
     key    TEXT PRIMARY KEY,
     digest TEXT NOT NULL

@@ -62,6 +62,10 @@ pub struct Config {
     pub path: String,
     #[serde(default)]
     pub text: String,
+    /// A secret the probe never uses: `instance show` must mask it.
+    #[serde(default)]
+    #[schemars(extend("writeOnly" = true))]
+    pub token: String,
 }
 
 #[inline(never)]
