@@ -13,19 +13,17 @@ if command -v rustup >/dev/null 2>&1; then
   rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 fi
 echo "==> building the standard measures (wasm32-wasip2) and smm"
-cargo build --quiet --profile wasm --target wasm32-wasip2 -p sarif-findings -p junit-tests
+cargo build --quiet --profile wasm --target wasm32-wasip2 -p sarif-findings -p junit-tests \
+  -p trivy-vulnerabilities -p grype-vulnerabilities -p gitleaks-secrets \
+  -p cyclonedx-vulnerabilities -p line-coverage
 cargo build --quiet -p smm-engine --bin smm
 
 export SMM_HOME="${SMM_HOME:-$PWD/.smm}"
 smm=target/debug/smm
 samples="$PWD/measures/samples"
 
-echo "==> registering measures in $SMM_HOME"
-$smm measure register \
-  target/wasm32-wasip2/wasm/sarif_findings.wasm \
-  target/wasm32-wasip2/wasm/junit_tests.wasm \
-  measures/derived/sast-grade.toml \
-  measures/derived/test-pass-rate-7d.toml
+echo "==> installing the standard catalogue in $SMM_HOME"
+$smm measure install-standard
 $smm measure list
 
 exists() { $smm instance list | grep -q "^$1 "; }
@@ -42,6 +40,9 @@ create legacy-c-sast sarif-findings "$samples/flawfinder.sarif" \
 create pricing-unit-tests junit-tests "$samples/pytest-junit.xml" \
   --label team=payments --label service=pricing --label tier=2 \
   --schedule "0 */15 * * * *"
+create pricing-coverage line-coverage "$samples/coverage/coveragepy-cobertura.xml" \
+  --label team=payments --label service=pricing --label tier=2 \
+  --schedule "0 0 */6 * * *"
 # Derived measures: their instances' labels scope their inputs; they are
 # recomputed whenever an input in scope is stored.
 exists legacy-billing-sast-grade || $smm instance create legacy-billing-sast-grade \
@@ -53,9 +54,10 @@ $smm instance list
 echo "==> running the direct instances now (derived ones follow)"
 $smm run legacy-c-sast
 $smm run pricing-unit-tests
+$smm run pricing-coverage
 
 echo "==> stored measurements (smm query <instance>)"
-for i in legacy-c-sast pricing-unit-tests legacy-billing-sast-grade pricing-pass-rate-7d; do
+for i in legacy-c-sast pricing-unit-tests pricing-coverage legacy-billing-sast-grade pricing-pass-rate-7d; do
   $smm query "$i" --limit 3
 done
 echo "==> run them on their schedules with: SMM_HOME=$SMM_HOME $smm serve"

@@ -21,6 +21,7 @@ pub mod measurement;
 pub mod sandbox;
 pub mod scheduler;
 pub mod shutdown;
+pub mod standard;
 pub mod store;
 
 pub use engine::{Engine, EngineError, EngineRunner, Home, Recorded};

@@ -49,6 +49,8 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("sandbox: {0}")]
     Sandbox(String),
+    #[error("standard catalogue: {0}")]
+    Standard(String),
     #[error("{0}")]
     Busy(String),
 }

@@ -20,10 +20,7 @@ impl Engine {
             let text = String::from_utf8(bytes).map_err(|e| {
                 CatalogueError::InvalidDerived(format!("{}: not UTF-8 text: {e}", path.display()))
             })?;
-            let derived = smm_catalogue::DerivedMeasure::parse(&path.display().to_string(), &text)?;
-            let registered = self.catalogue.register_derived(derived)?;
-            self.forget_marker();
-            return Ok(registered);
+            return self.register_derived_text(&path.display().to_string(), &text);
         }
         self.register_bytes(&bytes).await.map_err(|e| match e {
             EngineError::Register { source, .. } => EngineError::Register {
@@ -32,6 +29,19 @@ impl Engine {
             },
             other => other,
         })
+    }
+
+    /// Register the derived measure defined by `text` (TOML), read from
+    /// `origin` (named in errors).
+    pub fn register_derived_text(
+        &self,
+        origin: &str,
+        text: &str,
+    ) -> Result<Registration, EngineError> {
+        let derived = smm_catalogue::DerivedMeasure::parse(origin, text)?;
+        let registered = self.catalogue.register_derived(derived)?;
+        self.forget_marker();
+        Ok(registered)
     }
 
     /// Register a component: read its metadata in the sandbox, validate it,

@@ -1,33 +1,36 @@
 //! `sarif-findings`: the number of results in a SARIF 2.1.0 log.
 //!
-//! Value: results over all runs. Breakdown: by effective level and by rule.
-//! The effective level follows SARIF 2.1.0 §3.27.10: a result's own `level`;
-//! else `none` when its `kind` is present and not `fail`; else its rule's
-//! `defaultConfiguration.level`; else `warning`.
+//! Value: results over all runs that are not suppressed. Breakdown: by
+//! effective level, by severity, by rule and by tool; suppressed results are
+//! counted apart (`suppressed`) and in no other figure.
+//! - The effective level follows SARIF 2.1.0 §3.27.10: a result's own
+//!   `level`; else `none` when its `kind` is present and not `fail`; else its
+//!   rule's `defaultConfiguration.level`; else `warning`.
+//! - The severity comes from `security-severity` (the result's properties,
+//!   else its rule's), in GitHub code scanning's bands: critical ≥ 9.0,
+//!   high ≥ 7.0, medium ≥ 4.0, low > 0; a word such as Semgrep's `"HIGH"` is
+//!   read as that band. A result without one is `unknown` (its level is not
+//!   a security severity).
+//! - A result is suppressed when it has suppressions and none of them is
+//!   `underReview` or `rejected` (§3.34.3).
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use serde_json::{Value, json};
-use smm_sdk::{Error, Kind, Measure, Measurement, Metadata, Scale, schemars::JsonSchema};
-
-/// Configuration of `sarif-findings`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// Path of the SARIF file, inside a directory granted to the instance.
-    /// Relative paths are taken from the first granted directory.
-    #[schemars(length(min = 1), extend("format" = "path"))]
-    pub path: String,
-}
+use smm_reports::{BySeverity, Severity, Tally};
+use smm_sdk::{Error, Kind, Measure, Measurement, Metadata, ReportConfig, Scale};
 
 /// Counts taken from one SARIF log.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Counts {
+    /// Results not suppressed.
     pub total: u64,
+    pub suppressed: u64,
     pub runs: u64,
     pub by_level: BTreeMap<String, u64>,
+    pub by_severity: BySeverity,
     pub by_rule: BTreeMap<String, u64>,
+    pub by_tool: BTreeMap<String, u64>,
 }
 
 const LEVELS: [&str; 4] = ["error", "warning", "note", "none"];
@@ -51,6 +54,10 @@ pub fn count(log: &Value) -> Result<Counts, String> {
         ..Counts::default()
     };
     for (r, run) in runs.iter().enumerate() {
+        let tool = run
+            .pointer("/tool/driver/name")
+            .and_then(Value::as_str)
+            .unwrap_or("(unnamed tool)");
         let rules = run
             .pointer("/tool/driver/rules")
             .and_then(Value::as_array)
@@ -63,7 +70,13 @@ pub fn count(log: &Value) -> Result<Counts, String> {
             .as_array()
             .ok_or_else(|| format!("/runs/{r}/results is not an array"))?;
         for result in results {
+            if suppressed(result) {
+                counts.suppressed += 1;
+                continue;
+            }
             let rule = rule_of(result, rules);
+            counts.by_severity.add(severity(result, rule));
+            *counts.by_tool.entry(tool.to_string()).or_default() += 1;
             let level = effective_level(result, rule);
             if !LEVELS.contains(&level) {
                 return Err(format!("/runs/{r}/results: unknown level \"{level}\""));
@@ -80,6 +93,35 @@ pub fn count(log: &Value) -> Result<Counts, String> {
         }
     }
     Ok(counts)
+}
+
+/// Suppressed: at least one suppression, none under review or rejected.
+fn suppressed(result: &Value) -> bool {
+    let Some(list) = result.get("suppressions").and_then(Value::as_array) else {
+        return false;
+    };
+    !list.is_empty()
+        && list.iter().all(|s| {
+            !matches!(
+                s.get("status").and_then(Value::as_str),
+                Some("underReview" | "rejected")
+            )
+        })
+}
+
+/// The band of `security-severity` (result, else rule), or `unknown`.
+fn severity(result: &Value, rule: Option<&Value>) -> Severity {
+    let given = result
+        .pointer("/properties/security-severity")
+        .or_else(|| rule.and_then(|r| r.pointer("/properties/security-severity")));
+    match given {
+        Some(Value::Number(n)) => n.as_f64().map_or(Severity::Unknown, Severity::from_score),
+        Some(Value::String(s)) => match s.trim().parse::<f64>() {
+            Ok(score) => Severity::from_score(score),
+            Err(_) => Severity::from_word(s),
+        },
+        _ => Severity::Unknown,
+    }
 }
 
 /// The `reportingDescriptor` a result refers to in its run's driver, by
@@ -118,30 +160,38 @@ fn effective_level<'a>(result: &'a Value, rule: Option<&'a Value>) -> &'a str {
 pub struct SarifFindings;
 
 impl Measure for SarifFindings {
-    type Config = Config;
+    type Config = ReportConfig;
 
     fn metadata() -> Metadata {
         Metadata {
             id: "sarif-findings",
-            version: "1.1.0",
+            version: "1.2.0",
             name: "SARIF findings",
             description: "Number of results reported in a SARIF 2.1.0 log (static analysis, secrets, IaC scanners), over all runs.",
             kind: Kind::Counting,
             unit: "findings",
             scale: Scale::Ratio,
-            output: "value: number of results; details: {runs, by_level: {error, warning, note, none}, by_rule: {<rule id>: n}}",
+            output: "value: results not suppressed; details: {runs, suppressed, by_level: {error, warning, note, none}, by_severity: {critical, high, medium, low, info, unknown}, by_rule (largest 20), rules, by_tool}",
         }
     }
 
-    fn collect(config: Config) -> Result<Measurement, Error> {
+    fn collect(config: ReportConfig) -> Result<Measurement, Error> {
         let bytes = smm_sdk::read_input(&config.path)?;
         let log: Value = serde_json::from_slice(&bytes)
             .map_err(|e| Error::input(format!("{}: not JSON: {e}", config.path)))?;
         let counts = count(&log).map_err(|e| Error::input(format!("{}: {e}", config.path)))?;
+        let mut rules = Tally::default();
+        for (rule, n) in &counts.by_rule {
+            rules.add_n(rule, *n);
+        }
         Ok(Measurement::value(counts.total as f64).with_details(json!({
             "runs": counts.runs,
+            "suppressed": counts.suppressed,
             "by_level": counts.by_level,
-            "by_rule": counts.by_rule,
+            "by_severity": counts.by_severity,
+            "by_rule": rules.top(smm_reports::TOP),
+            "rules": rules.len(),
+            "by_tool": counts.by_tool,
         })))
     }
 }
@@ -216,6 +266,82 @@ mod tests {
         assert_eq!(c.by_level["warning"], explicit("warning"));
         assert_eq!(c.by_level["error"], explicit("error") + 1);
         assert_eq!(c.by_level.values().sum::<u64>(), c.total);
+    }
+
+    #[test]
+    fn security_severity_bands_suppressions_and_tools() {
+        let log = json!({
+            "version": "2.1.0",
+            "runs": [{
+                "tool": {"driver": {"name": "semgrep", "rules": [
+                    {"id": "R1", "properties": {"security-severity": "HIGH"}},
+                    {"id": "R2", "properties": {"security-severity": "9.1"}},
+                    {"id": "R3", "properties": {"security-severity": 4.0}}
+                ]}},
+                "results": [
+                    {"ruleId": "R1", "message": {"text": "a"}},
+                    {"ruleId": "R2", "message": {"text": "b"}},
+                    {"ruleId": "R3", "message": {"text": "c"}},
+                    {"ruleId": "R3", "message": {"text": "d"},
+                     "properties": {"security-severity": "0.5"}},
+                    {"ruleId": "R3", "message": {"text": "e"},
+                     "suppressions": [{"kind": "inSource"}]},
+                    {"ruleId": "R3", "message": {"text": "f"},
+                     "suppressions": [{"kind": "external", "status": "underReview"}]},
+                    {"message": {"text": "g"}}
+                ]
+            }, {"tool": {"driver": {"name": "gitleaks"}}, "results": [
+                {"ruleId": "aws", "message": {"text": "h"}}
+            ]}]
+        });
+        let c = count(&log).unwrap();
+        assert_eq!((c.total, c.suppressed), (7, 1));
+        assert_eq!(c.by_severity.get(Severity::High), 1);
+        assert_eq!(c.by_severity.get(Severity::Critical), 1);
+        assert_eq!(
+            c.by_severity.get(Severity::Medium),
+            2,
+            "4.0 and the one under review"
+        );
+        assert_eq!(
+            c.by_severity.get(Severity::Low),
+            1,
+            "the result's own 0.5 wins"
+        );
+        assert_eq!(c.by_severity.get(Severity::Unknown), 2);
+        assert_eq!(c.by_tool["semgrep"], 6);
+        assert_eq!(c.by_tool["gitleaks"], 1);
+    }
+
+    #[test]
+    fn cppcheck_rules_carry_numeric_security_severities() {
+        let Some(log) = fixture("cppcheck-2.17.1_many_vuln.sarif") else {
+            return;
+        };
+        let c = count(&log).unwrap();
+        // Independently: a result is critical when its rule (by id) has a
+        // security-severity of 9.0 or more in this log.
+        let run = &log["runs"][0];
+        let critical_rules: Vec<&str> = run["tool"]["driver"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                r["properties"]["security-severity"]
+                    .as_f64()
+                    .is_some_and(|s| s >= 9.0)
+            })
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert!(!critical_rules.is_empty());
+        let critical = run["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| critical_rules.contains(&r["ruleId"].as_str().unwrap_or("")))
+            .count() as u64;
+        assert_eq!(c.by_severity.get(Severity::Critical), critical);
+        assert_eq!(c.by_severity.total(), c.total);
     }
 
     #[test]

@@ -189,6 +189,20 @@ enum MeasureCmd {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Register every standard measure, direct and derived (idempotent):
+    /// the security and quality catalogue of catalogue/standard.md.
+    #[command(
+        after_help = "The components are read from --dir, else $SMM_MEASURES_DIR, else
+target/wasm32-wasip2/wasm beside this smm (cargo's layout). Build them with
+  cargo build --profile wasm --target wasm32-wasip2 -p sarif-findings -p junit-tests \\
+    -p trivy-vulnerabilities -p grype-vulnerabilities -p gitleaks-secrets \\
+    -p cyclonedx-vulnerabilities -p line-coverage"
+    )]
+    InstallStandard {
+        /// Directory holding the built standard components (.wasm).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// List registered measures, every version.
     List,
     /// Print a measure's metadata and configuration schema.
@@ -469,6 +483,29 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     file.display()
                 );
             }
+        }
+        Command::Measure(MeasureCmd::InstallStandard { dir }) => {
+            let dir = match dir {
+                Some(dir) => dir,
+                None => smm_engine::standard::default_dir(
+                    &std::env::current_exe().context("locating the smm executable")?,
+                ),
+            };
+            let (mut added, mut unchanged) = (0, 0);
+            for reg in engine.install_standard(&dir).await? {
+                let verb = match reg {
+                    Registration::Added(_) => {
+                        added += 1;
+                        "registered"
+                    }
+                    Registration::Unchanged(_) => {
+                        unchanged += 1;
+                        "already registered"
+                    }
+                };
+                println!("{verb} {}", reg.record().reference());
+            }
+            println!("standard catalogue: {added} registered, {unchanged} already there");
         }
         Command::Measure(MeasureCmd::List) => {
             output::measures(&engine.measures()?);
