@@ -52,6 +52,10 @@ pub const COMPONENTS: &[StandardComponent] = &[
         id: "line-coverage",
         file: "line_coverage.wasm",
     },
+    StandardComponent {
+        id: "code-size",
+        file: "code_size.wasm",
+    },
 ];
 
 /// Every derived standard measure: file name under `measures/derived/`

@@ -296,3 +296,42 @@ fn a_malformed_report_is_an_input_error_naming_the_file_and_where() {
     assert_eq!(stored.as_array().unwrap().len(), 1, "{stored}");
     assert_eq!(stored[0]["error_kind"], "input");
 }
+
+#[test]
+fn code_size_of_a_source_tree_by_language() {
+    let at = installed();
+    let tree = at.reports.path().join("tree");
+    for (rel, text) in [
+        ("src/main.rs", "// entry\nfn main() {\n\n    run();\n}\n"),
+        ("src/app.py", "import os\n# comment\nprint(os.sep)\n"),
+        ("node_modules/x/index.js", "module.exports = 1;\n"),
+        ("notes.md", "# not code\n"),
+    ] {
+        let p = tree.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let tree = tree.canonicalize().unwrap();
+    at.smm.ok(&[
+        "instance",
+        "create",
+        "api-size",
+        "--measure",
+        "code-size",
+        "--config",
+        r#"{"path": "."}"#,
+        "--grant-dir",
+        tree.to_str().unwrap(),
+    ]);
+    let m = at.smm.run_json("api-size");
+    // Rust: 3 code lines (1 comment, 1 blank); Python: 2 (1 comment);
+    // node_modules is not entered, the Markdown file is not code.
+    assert_eq!(m["value"].as_f64(), Some(5.0), "{m}");
+    assert_eq!(m["details"]["by_language"]["Rust"]["code"], 3, "{m}");
+    assert_eq!(m["details"]["by_language"]["Python"]["comment"], 1, "{m}");
+    assert!(
+        m["details"]["by_language"].get("JavaScript").is_none(),
+        "{m}"
+    );
+    assert_eq!(m["details"]["other_files"], 1, "{m}");
+}

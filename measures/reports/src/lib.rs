@@ -14,6 +14,7 @@
 //!   column, and the JSON path when the document parsed that far); an empty
 //!   but valid report is a summary of zeros.
 
+pub mod code_size;
 pub mod coverage;
 pub mod cyclonedx;
 mod error;

@@ -196,7 +196,7 @@ enum MeasureCmd {
 target/wasm32-wasip2/wasm beside this smm (cargo's layout). Build them with
   cargo build --profile wasm --target wasm32-wasip2 -p sarif-findings -p junit-tests \\
     -p trivy-vulnerabilities -p grype-vulnerabilities -p gitleaks-secrets \\
-    -p cyclonedx-vulnerabilities -p line-coverage"
+    -p cyclonedx-vulnerabilities -p line-coverage -p code-size"
     )]
     InstallStandard {
         /// Directory holding the built standard components (.wasm).
