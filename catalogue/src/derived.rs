@@ -193,7 +193,64 @@ pub enum DerivedKind {
         inputs: BTreeMap<String, InputRef>,
         expression: String,
     },
+    /// An SMM collective measure over the findings the lifecycle tracks for
+    /// the scanning instances of `input` in scope (not over measurements):
+    /// see [`FindingStatistic`].
+    Findings {
+        input: InputRef,
+        statistic: FindingStatistic,
+        /// For statistics over fixes and openings: `(t − window, t]`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window: Option<String>,
+        /// Only findings of these severities (all when empty).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        severities: Vec<String>,
+        /// SLA in days per severity (`sla_breaches`); defaults critical 7,
+        /// high 30, medium 90, low 120.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        sla_days: BTreeMap<String, u64>,
+    },
 }
+
+/// What a `findings` derived measure computes at time `t`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingStatistic {
+    /// Findings open at `t`.
+    Open,
+    /// Open findings older (since first seen) than their severity's SLA.
+    SlaBreaches,
+    /// Σ over open findings of severity weight (critical 5, high 4,
+    /// medium 2, low 1) × exploitability (3 when in KEV or EPSS ≥ 0.1, 2
+    /// when a fix exists, else 1) × asset criticality from the scanning
+    /// instance's `tier` label (1 → 3, 2 → 2, else 1).
+    RiskIndex,
+    /// Dependency-Track's inherited risk score over open findings:
+    /// 10·critical + 5·high + 3·medium + 1·low + 5·unassigned (unknown).
+    InheritedRisk,
+    /// Mean time to remediate, in hours: fix time − opening time over the
+    /// periods fixed in the window (median in the details).
+    Mttr,
+    /// Reopenings in the window per fix in the window, in percent.
+    ReopenRate,
+    /// Fixes in the window per openings (new or reopened) in the window.
+    FixIntakeRatio,
+}
+
+impl FindingStatistic {
+    /// Whether the statistic counts events in a window.
+    pub fn windowed(self) -> bool {
+        matches!(
+            self,
+            FindingStatistic::Mttr
+                | FindingStatistic::ReopenRate
+                | FindingStatistic::FixIntakeRatio
+        )
+    }
+}
+
+/// Finding severities (the lifecycle's scale).
+pub const FINDING_SEVERITIES: [&str; 6] = ["critical", "high", "medium", "low", "info", "unknown"];
 
 fn one() -> f64 {
     1.0
@@ -247,7 +304,8 @@ impl DerivedDefinition {
             | DerivedKind::Rescaled { input, .. }
             | DerivedKind::Counting { input, .. }
             | DerivedKind::Grade { input, .. }
-            | DerivedKind::Ranking { input, .. } => vec![("input", input)],
+            | DerivedKind::Ranking { input, .. }
+            | DerivedKind::Findings { input, .. } => vec![("input", input)],
             DerivedKind::Binary { left, right, .. } => vec![("left", left), ("right", right)],
             DerivedKind::Ratio {
                 numerator,
@@ -323,6 +381,42 @@ impl DerivedDefinition {
             DerivedKind::Counting { window, .. } => {
                 if let Err(e) = parse_window("window", window) {
                     problems.push(e);
+                }
+            }
+            DerivedKind::Findings {
+                statistic,
+                window,
+                severities,
+                sla_days,
+                ..
+            } => {
+                match (statistic.windowed(), window) {
+                    (true, None) => problems.push(format!(
+                        "statistic {statistic:?} needs a `window` (e.g. \"30d\")"
+                    )),
+                    (true, Some(w)) => {
+                        if let Err(e) = parse_window("window", w) {
+                            problems.push(e);
+                        }
+                    }
+                    (false, Some(_)) => problems.push(format!(
+                        "`window` does not apply to statistic {statistic:?} (it is taken at one instant)"
+                    )),
+                    (false, None) => {}
+                }
+                for s in severities.iter().chain(sla_days.keys()) {
+                    if !FINDING_SEVERITIES.contains(&s.as_str()) {
+                        problems.push(format!(
+                            "severity {s:?} is not one of {}",
+                            FINDING_SEVERITIES.join(", ")
+                        ));
+                    }
+                }
+                if !sla_days.is_empty() && *statistic != FindingStatistic::SlaBreaches {
+                    problems.push("`sla_days` only goes with statistic = \"sla_breaches\"".into());
+                }
+                if self.max_age.is_some() {
+                    problems.push("max_age does not apply to a findings measure".into());
                 }
             }
             DerivedKind::Rescaled {
@@ -455,6 +549,7 @@ fn unknown_keys(text: &str, kind: &DerivedKind) -> Vec<String> {
         DerivedKind::Counting { .. } => &["input", "window", "predicate"],
         DerivedKind::Grade { .. } | DerivedKind::Ranking { .. } => &["input", "intervals"],
         DerivedKind::Expression { .. } => &["inputs", "expression"],
+        DerivedKind::Findings { .. } => &["input", "statistic", "window", "severities", "sla_days"],
     };
     let Ok(table) = text.parse::<toml::Table>() else {
         return Vec::new();
@@ -487,6 +582,8 @@ pub fn kind_name(k: &DerivedKind) -> &'static str {
         DerivedKind::Grade { .. } => "grade",
         DerivedKind::Ranking { .. } => "ranking",
         DerivedKind::Expression { .. } => "expression",
+        // SMM: a collective measure, accumulating over the findings set.
+        DerivedKind::Findings { .. } => "collective",
     }
 }
 

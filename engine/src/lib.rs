@@ -17,6 +17,7 @@ pub mod conformance;
 pub mod derived;
 pub mod engine;
 pub mod kibana;
+pub mod lifecycle;
 pub mod measurement;
 pub mod sandbox;
 pub mod scheduler;

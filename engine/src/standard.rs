@@ -69,6 +69,34 @@ pub const DERIVED: &[(&str, &str)] = &[
         "test-pass-rate-7d.toml",
         include_str!("../../measures/derived/test-pass-rate-7d.toml"),
     ),
+    (
+        "vulnerability-risk-index.toml",
+        include_str!("../../measures/derived/vulnerability-risk-index.toml"),
+    ),
+    (
+        "vulnerability-inherited-risk.toml",
+        include_str!("../../measures/derived/vulnerability-inherited-risk.toml"),
+    ),
+    (
+        "vulnerability-sla-breaches.toml",
+        include_str!("../../measures/derived/vulnerability-sla-breaches.toml"),
+    ),
+    (
+        "vulnerability-mttr-30d.toml",
+        include_str!("../../measures/derived/vulnerability-mttr-30d.toml"),
+    ),
+    (
+        "vulnerability-reopen-rate-90d.toml",
+        include_str!("../../measures/derived/vulnerability-reopen-rate-90d.toml"),
+    ),
+    (
+        "vulnerability-fix-intake-30d.toml",
+        include_str!("../../measures/derived/vulnerability-fix-intake-30d.toml"),
+    ),
+    (
+        "secrets-open.toml",
+        include_str!("../../measures/derived/secrets-open.toml"),
+    ),
 ];
 
 /// The cargo command that builds every direct standard measure.
@@ -119,5 +147,27 @@ impl Engine {
             done.push(self.register_derived_text(&format!("standard {file}"), text)?);
         }
         Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_definition_in_measures_derived_is_standard_and_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../measures/derived");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".toml"))
+            .collect();
+        files.sort();
+        let mut standard: Vec<String> = DERIVED.iter().map(|(f, _)| f.to_string()).collect();
+        standard.sort();
+        assert_eq!(files, standard);
+        for (file, text) in DERIVED {
+            smm_catalogue::DerivedMeasure::parse(file, text).unwrap();
+        }
     }
 }

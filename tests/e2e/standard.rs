@@ -335,3 +335,212 @@ fn code_size_of_a_source_tree_by_language() {
     );
     assert_eq!(m["details"]["other_files"], 1, "{m}");
 }
+
+/// Fingerprints of a Trivy report, computed here: id|package|version.
+fn trivy_fingerprints(doc: &Value) -> Vec<String> {
+    let mut out: Vec<String> = doc["Results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["Vulnerabilities"].as_array().cloned().unwrap_or_default())
+        .map(|v| {
+            format!(
+                "{}|{}|{}",
+                v["VulnerabilityID"].as_str().unwrap(),
+                v["PkgName"].as_str().unwrap(),
+                v["InstalledVersion"].as_str().unwrap()
+            )
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// `doc` without the vulnerabilities whose fingerprint is in `drop`.
+fn without(doc: &Value, drop: &[&str]) -> Value {
+    let mut doc = doc.clone();
+    for result in doc["Results"].as_array_mut().unwrap() {
+        if let Some(vulns) = result["Vulnerabilities"].as_array_mut() {
+            vulns.retain(|v| {
+                let id = format!(
+                    "{}|{}|{}",
+                    v["VulnerabilityID"].as_str().unwrap(),
+                    v["PkgName"].as_str().unwrap(),
+                    v["InstalledVersion"].as_str().unwrap()
+                );
+                !drop.contains(&id.as_str())
+            });
+        }
+    }
+    doc
+}
+
+#[test]
+fn successive_scans_give_first_seen_fixed_and_reopened() {
+    let Some(report) = fixture("trivy/trivy_scheme_2_many_vulns.json") else {
+        return;
+    };
+    let at = installed();
+    let real = json(&report);
+    let all = trivy_fingerprints(&real);
+    assert!(all.len() >= 4, "{all:?}");
+    let (x, y, z) = (all[0].as_str(), all[1].as_str(), all[2].as_str());
+    let grant = at.reports.path().canonicalize().unwrap();
+    let path = grant.join("trivy.json");
+    at.smm.ok(&[
+        "instance",
+        "create",
+        "web-image",
+        "--measure",
+        "trivy-vulnerabilities",
+        "--config",
+        r#"{"path": "trivy.json"}"#,
+        "--grant-dir",
+        grant.to_str().unwrap(),
+    ]);
+    let scan = |doc: &Value| -> String {
+        std::fs::write(&path, serde_json::to_vec(doc).unwrap()).unwrap();
+        let m = at.smm.run_json("web-image");
+        assert!(m["error"].is_null(), "{m}");
+        // The list went to the lifecycle, not into the stored details.
+        assert!(m["details"].get("findings").is_none(), "{m}");
+        m["timestamp"].as_str().unwrap().to_string()
+    };
+    // Scan 1: everything; 2: x and y fixed; 3: x back, z fixed too.
+    let t1 = scan(&real);
+    let t2 = scan(&without(&real, &[x, y]));
+    std::fs::write(&path, serde_json::to_vec(&without(&real, &[y, z])).unwrap()).unwrap();
+    let out = at.smm.ok(&["run", "web-image"]);
+    let open_now = all.len() - 2;
+    assert!(
+        out.contains(&format!(
+            "findings: {open_now} open (0 new, 1 reopened), 1 fixed"
+        )),
+        "{out}"
+    );
+    let t3 = at.smm.json_lines(&["query", "web-image", "--json"])[2]["timestamp"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A failed scan proves nothing: the lifecycle stays as it is.
+    std::fs::write(&path, "{\"SchemaVersion\": 2, \"Results\": [").unwrap();
+    at.smm.fails(&["run", "web-image"]);
+
+    let periods = at.smm.json_lines(&["findings", "web-image", "--json"]);
+    let periods = periods.as_array().unwrap();
+    let of =
+        |f: &str| -> Vec<&Value> { periods.iter().filter(|p| p["fingerprint"] == f).collect() };
+    let same = |a: &Value, b: &str| {
+        let a = chrono::DateTime::parse_from_rfc3339(a.as_str().unwrap()).unwrap();
+        let b = chrono::DateTime::parse_from_rfc3339(b).unwrap();
+        assert_eq!(a, b);
+    };
+    // x: fixed at scan 2, reopened at scan 3, first seen at scan 1.
+    let xs = of(x);
+    assert_eq!(xs.len(), 2, "{xs:?}");
+    same(&xs[0]["opened_at"], &t1);
+    same(&xs[0]["fixed_at"], &t2);
+    assert_eq!(xs[0]["reopened"], false);
+    same(&xs[1]["opened_at"], &t3);
+    assert!(xs[1]["fixed_at"].is_null());
+    assert_eq!(xs[1]["reopened"], true);
+    same(&xs[1]["first_seen"], &t1);
+    // y: fixed at scan 2, still fixed; z: fixed at scan 3.
+    let ys = of(y);
+    assert_eq!(ys.len(), 1);
+    same(&ys[0]["fixed_at"], &t2);
+    let zs = of(z);
+    assert_eq!(zs.len(), 1);
+    same(&zs[0]["fixed_at"], &t3);
+    same(&zs[0]["last_seen"], &t2);
+    // Every other finding: open since scan 1, last seen at scan 3.
+    for f in &all[3..] {
+        let ps = of(f);
+        assert_eq!(ps.len(), 1, "{f}");
+        same(&ps[0]["opened_at"], &t1);
+        same(&ps[0]["last_seen"], &t3);
+        assert!(ps[0]["fixed_at"].is_null());
+    }
+    // Derived measures over the lifecycle, by hand: fixes x, y at t2 and z
+    // at t3, all opened at t1; one reopening (x at t3).
+    let ms = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .unwrap()
+            .timestamp_millis() as f64
+    };
+    let (m1, m2, m3) = (ms(&t1), ms(&t2), ms(&t3));
+    let mttr_hours = ((m2 - m1) * 2.0 + (m3 - m1)) / 3.0 / 3.6e6;
+    let derived = |name: &str, measure: &str| -> Value {
+        at.smm
+            .ok(&["instance", "create", name, "--measure", measure]);
+        at.smm.run_json(name)
+    };
+    let mttr = derived("web-mttr", "vulnerability-mttr-30d");
+    let got = mttr["value"].as_f64().unwrap();
+    assert!(
+        (got - mttr_hours).abs() < 1e-9,
+        "{got} vs {mttr_hours}: {mttr}"
+    );
+    assert_eq!(mttr["details"]["fixed"], 3);
+    let reopen = derived("web-reopen", "vulnerability-reopen-rate-90d");
+    assert!(
+        (reopen["value"].as_f64().unwrap() - 100.0 / 3.0).abs() < 1e-9,
+        "{reopen}"
+    );
+    // Intake in the window: every finding at t1, x again at t3.
+    let intake = derived("web-intake", "vulnerability-fix-intake-30d");
+    let want = 3.0 / (all.len() as f64 + 1.0);
+    assert!(
+        (intake["value"].as_f64().unwrap() - want).abs() < 1e-9,
+        "{intake}"
+    );
+    // Inherited risk over what is open now, from the report's severities.
+    let severity_of = |f: &str| -> String {
+        let v = real["Results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["Vulnerabilities"].as_array().cloned().unwrap_or_default())
+            .find(|v| {
+                format!(
+                    "{}|{}|{}",
+                    v["VulnerabilityID"].as_str().unwrap(),
+                    v["PkgName"].as_str().unwrap(),
+                    v["InstalledVersion"].as_str().unwrap()
+                ) == f
+            })
+            .unwrap();
+        v["Severity"].as_str().unwrap().to_lowercase()
+    };
+    let points = |s: &str| match s {
+        "critical" => 10.0,
+        "high" => 5.0,
+        "medium" => 3.0,
+        "low" => 1.0,
+        _ => 5.0,
+    };
+    let want: f64 = all
+        .iter()
+        .map(String::as_str)
+        .filter(|f| *f != y && *f != z)
+        .map(|f| points(&severity_of(f)))
+        .sum();
+    let risk = derived("web-inherited", "vulnerability-inherited-risk");
+    assert_eq!(risk["value"].as_f64(), Some(want), "{risk}");
+
+    let open = at
+        .smm
+        .json_lines(&["findings", "web-image", "--open", "--json"]);
+    assert_eq!(open.as_array().unwrap().len(), open_now);
+    let table = at.smm.ok(&["findings", "web-image"]);
+    assert!(
+        table.contains(x) && table.contains("fixed") && table.contains("open"),
+        "{table}"
+    );
+    assert!(
+        at.smm
+            .fails(&["findings", "nope"])
+            .contains("no instance nope")
+    );
+}

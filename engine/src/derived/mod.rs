@@ -43,7 +43,7 @@ pub struct Derived {
 }
 
 impl Derived {
-    fn ok(value: f64, details: Value) -> Self {
+    pub(crate) fn ok(value: f64, details: Value) -> Self {
         Derived {
             value: Some(value),
             text: None,
@@ -52,7 +52,7 @@ impl Derived {
             error: None,
         }
     }
-    fn failed(kind: &'static str, reason: String, details: Value) -> Self {
+    pub(crate) fn failed(kind: &'static str, reason: String, details: Value) -> Self {
         Derived {
             value: None,
             text: None,
@@ -189,6 +189,13 @@ pub async fn evaluate(
                 details,
             )])
         }
+        // Over the finding lifecycle, not over measurements: the engine
+        // evaluates it (`lifecycle::statistics`).
+        DerivedKind::Findings { .. } => Ok(vec![Derived::failed(
+            "no-result",
+            "a findings measure is computed over the finding lifecycle, which this evaluation was not given".into(),
+            json!({}),
+        )]),
         _ => Ok(vec![point_in_time(definition, instance, at, store).await?]),
     }
 }
@@ -359,8 +366,10 @@ async fn point_in_time(
             DerivedKind::Expression { expression, .. } => {
                 expression::evaluate(expression, &named).map(|v| Derived::ok(v, details.clone()))
             }
-            DerivedKind::Collective { .. } | DerivedKind::Counting { .. } => {
-                unreachable!("window kinds")
+            DerivedKind::Collective { .. }
+            | DerivedKind::Counting { .. }
+            | DerivedKind::Findings { .. } => {
+                unreachable!("kinds over a window or the finding lifecycle")
             }
         };
     Ok(computed.unwrap_or_else(|e| {

@@ -38,9 +38,7 @@ impl Engine {
                 progress();
                 continue; // computed successfully already
             }
-            let results =
-                crate::derived::evaluate(definition, &instance, at, self.measurements.as_ref())
-                    .await?;
+            let results = self.evaluate(definition, &instance, at).await?;
             // An instant that failed before and fails again is not stored
             // twice (by id in most backends; here also where an id is
             // unique per backing index only).

@@ -95,6 +95,7 @@ impl Engine {
             .map(|measurement| Recorded {
                 measurement,
                 outcome: Appended::Stored,
+                findings: None,
             })
             .collect();
         self.propagate(&recorded, marker).await?;

@@ -20,7 +20,7 @@ use crate::store::Appended;
 
 /// How long a measurement that was taken waits for a store that is
 /// transiently unavailable before the run reports it could not be stored.
-const STORE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(600);
+pub(super) const STORE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// How [`Engine::store`] stamps a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +39,9 @@ pub(super) enum Stamping {
 pub struct Recorded {
     pub measurement: Measurement,
     pub outcome: Appended,
+    /// What the finding lifecycle made of the findings the measurement
+    /// listed (see [`crate::lifecycle`]), when it listed some.
+    pub findings: Option<crate::lifecycle::Tracked>,
 }
 
 impl Engine {
@@ -196,6 +199,7 @@ impl Engine {
             .map(|(measurement, outcome)| Recorded {
                 measurement,
                 outcome,
+                findings: None,
             })
             .collect())
     }
@@ -259,12 +263,14 @@ impl Engine {
         let mut m = Self::blank(instance, record, Utc::now());
         // Whole nanoseconds, so that every backend keeps it exactly.
         m.duration_ms = started.elapsed().as_nanos() as f64 / 1e6;
+        let mut findings = None;
         match outcome {
             Ok(c) => {
                 m.value = c.value;
                 m.text = c.text;
                 m.details = c.details;
                 m.observed_at = c.observed_at;
+                findings = c.findings;
             }
             Err(f) => {
                 tracing::warn!(instance = %instance.name, kind = f.kind(), "collection failed: {f}");
@@ -272,8 +278,13 @@ impl Engine {
                 m.error = Some(f.to_string());
             }
         }
-        let mut stored = self.store(vec![m], Stamping::Now).await?;
-        Ok(stored.swap_remove(0))
+        let mut recorded = self.store(vec![m], Stamping::Now).await?.swap_remove(0);
+        if let Some(findings) = findings
+            && recorded.outcome != Appended::DeadLettered
+        {
+            recorded.findings = self.track_findings(&recorded.measurement, findings).await;
+        }
+        Ok(recorded)
     }
 
     /// Compute a derived instance at `at` and store the result(s).
@@ -285,8 +296,7 @@ impl Engine {
         at: DateTime<Utc>,
     ) -> Result<Vec<Recorded>, EngineError> {
         let started = Instant::now();
-        let results =
-            crate::derived::evaluate(definition, instance, at, self.measurements.as_ref()).await?;
+        let results = self.evaluate(definition, instance, at).await?;
         let elapsed = started.elapsed().as_nanos() as f64 / 1e6;
         self.store(
             Self::derived_measurements(instance, record, results, at, elapsed),

@@ -114,8 +114,11 @@ pub enum InspectError {
 pub struct Collected {
     pub value: Option<f64>,
     pub text: Option<String>,
+    /// The details, without `findings`.
     pub details: Option<Value>,
     pub observed_at: Option<DateTime<Utc>>,
+    /// What `details.findings` listed, checked (see [`crate::lifecycle`]).
+    pub findings: Option<Vec<crate::lifecycle::Observed>>,
 }
 
 /// A component compiled and linked, ready to instantiate.
@@ -533,14 +536,35 @@ fn classify(ended: Ended, store: &Store<Host>, limits: &Limits) -> Failure {
     }
 }
 
+/// Most bytes of details a plugin may return when they list findings: the
+/// list has its own limit (`lifecycle::MAX_FINDINGS`), the rest of the
+/// details the output limit.
+const MAX_DETAILS_WITH_FINDINGS: u64 = 48 << 20;
+
+/// Details as a plugin returns them: the findings typed, the rest as is.
+#[derive(serde::Deserialize)]
+struct DetailsWire {
+    #[serde(default)]
+    findings: Option<Vec<crate::lifecycle::Listed>>,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, Value>,
+}
+
 /// Check a plugin's measurement against the contract of the WIT world.
 fn validate(m: bindings::Measurement, limits: &Limits) -> Result<Collected, Failure> {
-    let size = m.text.as_ref().map_or(0, String::len) + m.details.as_ref().map_or(0, String::len);
-    if size as u64 > limits.output_bytes {
-        return Err(Failure::OutputTooLarge {
-            size: size as u64,
-            limit: limits.output_bytes,
-        });
+    let text_size = m.text.as_ref().map_or(0, String::len) as u64;
+    let size = text_size + m.details.as_ref().map_or(0, String::len) as u64;
+    let lists_findings = m
+        .details
+        .as_deref()
+        .is_some_and(|d| d.contains("\"findings\""));
+    let cap = if lists_findings {
+        limits.output_bytes.max(MAX_DETAILS_WITH_FINDINGS)
+    } else {
+        limits.output_bytes
+    };
+    if size > cap {
+        return Err(Failure::OutputTooLarge { size, limit: cap });
     }
     if m.value.is_none() && m.text.is_none() {
         return Err(Failure::InvalidOutput(
@@ -554,14 +578,35 @@ fn validate(m: bindings::Measurement, limits: &Limits) -> Result<Collected, Fail
             "the value {v} is not a finite number"
         )));
     }
-    let details = match m.details {
-        None => None,
-        Some(d) => match serde_json::from_str::<Value>(&d) {
-            Ok(v @ Value::Object(_)) => Some(v),
-            Ok(_) => {
-                return Err(Failure::InvalidOutput(
+    let (details, findings) = match m.details {
+        None => (None, None),
+        Some(d) if !d.trim_start().starts_with('{') => {
+            return match serde_json::from_str::<Value>(&d) {
+                Ok(_) => Err(Failure::InvalidOutput(
                     "details must be a JSON object".into(),
-                ));
+                )),
+                Err(e) => Err(Failure::InvalidOutput(format!("details are not JSON: {e}"))),
+            };
+        }
+        Some(d) => match serde_json::from_str::<DetailsWire>(&d) {
+            Ok(wire) => {
+                let findings = wire
+                    .findings
+                    .map(crate::lifecycle::check)
+                    .transpose()
+                    .map_err(Failure::InvalidOutput)?;
+                let rest = Value::Object(wire.rest);
+                if findings.is_some() {
+                    // The output limit applies to what is stored.
+                    let size = text_size + rest.to_string().len() as u64;
+                    if size > limits.output_bytes {
+                        return Err(Failure::OutputTooLarge {
+                            size,
+                            limit: limits.output_bytes,
+                        });
+                    }
+                }
+                (Some(rest), findings)
             }
             Err(e) => {
                 return Err(Failure::InvalidOutput(format!("details are not JSON: {e}")));
@@ -587,6 +632,7 @@ fn validate(m: bindings::Measurement, limits: &Limits) -> Result<Collected, Fail
         text: m.text,
         details,
         observed_at,
+        findings,
     })
 }
 
@@ -708,5 +754,43 @@ mod tests {
                 "{wild}"
             );
         }
+    }
+
+    #[test]
+    fn findings_leave_the_details_with_a_limit_of_their_own() {
+        let small = Limits {
+            output_bytes: 64,
+            ..Limits::default()
+        };
+        let many: Vec<String> = (0..100)
+            .map(|i| format!(r#"{{"fingerprint":"CVE-{i}|pkg|1.0","severity":"high"}}"#))
+            .collect();
+        let details = format!(
+            r#"{{"vulnerabilities":100,"findings":[{}]}}"#,
+            many.join(",")
+        );
+        assert!(details.len() > 64);
+        let ok = validate(plugin(Some(100.0), None, Some(&details)), &small).unwrap();
+        assert_eq!(ok.findings.as_ref().unwrap().len(), 100);
+        assert_eq!(
+            ok.details.unwrap(),
+            serde_json::json!({"vulnerabilities": 100})
+        );
+        // What is stored still has the output limit.
+        let padded = format!(
+            r#"{{"pad":"{}","findings":[{}]}}"#,
+            "x".repeat(100),
+            many[0]
+        );
+        assert!(matches!(
+            validate(plugin(Some(1.0), None, Some(&padded)), &small),
+            Err(Failure::OutputTooLarge { limit: 64, .. })
+        ));
+        // A bad list is the plugin's invalid output, named.
+        let bad = r#"{"findings":[{"fingerprint":"a","severity":"dire"}]}"#;
+        assert!(matches!(
+            validate(plugin(Some(1.0), None, Some(bad)), &Limits::default()),
+            Err(Failure::InvalidOutput(ref m)) if m.contains("details.findings[0]")
+        ));
     }
 }

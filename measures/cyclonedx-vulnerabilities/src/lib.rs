@@ -23,7 +23,7 @@ impl Measure for CyclonedxVulnerabilities {
             kind: Kind::Counting,
             unit: "vulnerabilities",
             scale: Scale::Ratio,
-            output: "value: vulnerabilities; details: {vulnerabilities, by_severity (highest rating), by_analysis_state, open, suppressed, components, spec_version}",
+            output: "value: vulnerabilities; details: {vulnerabilities, by_severity (highest rating), by_analysis_state, open, suppressed, components, spec_version}; findings: one per fingerprint, tracked by the engine's finding lifecycle",
         }
     }
 
@@ -31,8 +31,12 @@ impl Measure for CyclonedxVulnerabilities {
         let report = smm_sdk::open_input(&config.path)?;
         let summary = smm_reports::cyclonedx::read(report)
             .map_err(|e| Error::input(format!("{}: {e}", config.path)))?;
-        let details =
+        // The findings go to the engine's finding lifecycle (first seen,
+        // fixed, reopened), not into the stored details.
+        let mut details =
             serde_json::to_value(&summary).map_err(|e| Error::internal(format!("details: {e}")))?;
+        details["findings"] = serde_json::to_value(&summary.findings)
+            .map_err(|e| Error::internal(format!("findings: {e}")))?;
         Ok(Measurement::value(summary.value()).with_details(details))
     }
 }

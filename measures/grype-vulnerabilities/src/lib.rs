@@ -22,7 +22,7 @@ impl Measure for GrypeVulnerabilities {
             kind: Kind::Counting,
             unit: "vulnerabilities",
             scale: Scale::Ratio,
-            output: "value: matches; details: {matches, by_severity, by_fix_state, kev, epss_high, by_package (largest 20), packages}",
+            output: "value: matches; details: {matches, by_severity, by_fix_state, kev, epss_high, by_package (largest 20), packages}; findings: one per fingerprint, tracked by the engine's finding lifecycle",
         }
     }
 
@@ -30,8 +30,12 @@ impl Measure for GrypeVulnerabilities {
         let report = smm_sdk::open_input(&config.path)?;
         let summary = smm_reports::grype::read(report)
             .map_err(|e| Error::input(format!("{}: {e}", config.path)))?;
-        let details =
+        // The findings go to the engine's finding lifecycle (first seen,
+        // fixed, reopened), not into the stored details.
+        let mut details =
             serde_json::to_value(&summary).map_err(|e| Error::internal(format!("details: {e}")))?;
+        details["findings"] = serde_json::to_value(&summary.findings)
+            .map_err(|e| Error::internal(format!("findings: {e}")))?;
         Ok(Measurement::value(summary.value()).with_details(details))
     }
 }

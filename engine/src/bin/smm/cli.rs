@@ -102,6 +102,21 @@ enum Command {
     /// Print smm's manual page (roff): `smm man | man -l -`.
     Man,
     /// Print stored measurements, oldest first.
+    /// The finding lifecycle of scanning instances: each finding's first
+    /// seen, fixed and reopened times, from successive successful scans.
+    #[command(after_help = "Examples:
+  smm findings web-image --open            # what is open now, oldest first
+  smm findings --json | jq -r 'select(.fixed_at) | .fingerprint'")]
+    Findings {
+        /// One instance (all of them when absent).
+        instance: Option<String>,
+        /// Only the findings open now.
+        #[arg(long)]
+        open: bool,
+        /// Print JSON lines, one period of a finding per line.
+        #[arg(long)]
+        json: bool,
+    },
     #[command(after_help = "Examples:
   smm query api-sast --since 7d
   smm query --measure sarif-findings --label team=payments --json | jq .value")]
@@ -634,6 +649,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 }
             } else {
                 output::measurements(&measurements);
+                for tracked in all.iter().filter_map(|r| r.findings) {
+                    output::tracked(&tracked);
+                }
             }
             if all.iter().any(|r| r.outcome == Appended::DeadLettered) {
                 bail!(
@@ -647,6 +665,23 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             if let Some(error) = measurements.iter().find_map(|m| m.error.as_ref()) {
                 bail!("instance {instance}: the measurement failed: {error}");
+            }
+        }
+        Command::Findings {
+            instance,
+            open,
+            json,
+        } => {
+            if let Some(name) = &instance {
+                engine.catalogue().instance(name)?;
+            }
+            let periods = engine.finding_periods(instance.as_deref(), open).await?;
+            if json {
+                for p in &periods {
+                    println!("{}", output::json(p)?);
+                }
+            } else {
+                output::findings(&periods);
             }
         }
         Command::Derive {

@@ -395,3 +395,67 @@ pub fn kibana_report(report: &smm_engine::kibana::ImportReport) {
         );
     }
 }
+
+/// What the lifecycle made of a scan (`smm run`).
+pub fn tracked(t: &smm_engine::lifecycle::Tracked) {
+    if t.ignored {
+        println!("    findings: an older scan than the last one tracked: lifecycle unchanged");
+    } else {
+        println!(
+            "    findings: {} open ({} new, {} reopened), {} fixed since the last scan",
+            t.open, t.new, t.reopened, t.fixed
+        );
+    }
+}
+
+/// Periods of findings (`smm findings`).
+pub fn findings(periods: &[smm_engine::lifecycle::Period]) {
+    if periods.is_empty() {
+        println!("no finding tracked (scanning measures list their findings when they run)");
+        return;
+    }
+    let now = chrono::Utc::now();
+    let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let rows = periods
+        .iter()
+        .map(|p| {
+            let end = p.fixed_at.unwrap_or(now);
+            let age = humantime::format_duration(std::time::Duration::from_secs(
+                (end - p.opened_at).num_seconds().max(0) as u64,
+            ))
+            .to_string();
+            vec![
+                p.instance.clone(),
+                p.fingerprint.clone(),
+                p.severity.clone(),
+                if p.fixed_at.is_some() {
+                    "fixed"
+                } else {
+                    "open"
+                }
+                .to_string(),
+                time(p.first_seen),
+                if p.reopened {
+                    time(p.opened_at)
+                } else {
+                    "-".into()
+                },
+                p.fixed_at.map_or("-".into(), time),
+                age,
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "INSTANCE",
+            "FINGERPRINT",
+            "SEVERITY",
+            "STATE",
+            "FIRST SEEN",
+            "REOPENED",
+            "FIXED",
+            "OPEN FOR",
+        ],
+        rows,
+    );
+}

@@ -137,6 +137,8 @@ impl CatalogueStore for SqliteStore {
             let n = tx.execute("DELETE FROM instances WHERE name = ?1", [name])?;
             tx.execute("DELETE FROM instance_state WHERE instance = ?1", [name])?;
             tx.execute("DELETE FROM instance_history WHERE name = ?1", [name])?;
+            tx.execute("DELETE FROM finding_periods WHERE instance = ?1", [name])?;
+            tx.execute("DELETE FROM finding_scans WHERE instance = ?1", [name])?;
             tx.commit()?;
             Ok(n == 1)
         })

@@ -13,6 +13,7 @@
 
 mod artifacts;
 mod catalogue;
+mod findings;
 mod measurements;
 mod schema;
 mod state;

@@ -8,6 +8,7 @@
 //! - 3: the digests of compiled artifacts in the compile cache
 //!   (`compiled_artifacts`), so that a swapped entry is never run.
 //! - 4: what instance updates replaced (`instance_history`).
+//! - 5: the finding lifecycle (`finding_periods`, `finding_scans`).
 
 use std::collections::HashSet;
 
@@ -17,7 +18,7 @@ use smm_catalogue::StoreError;
 use super::{Sql, from_ms, store_error};
 use crate::measurement::Measurement;
 
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 /// Tables shared by every version (created if missing).
 const CATALOGUE: &str = r#"
@@ -45,6 +46,24 @@ CREATE TABLE IF NOT EXISTS instance_history (
     instance    TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS instance_history_name ON instance_history (name, seq);
+CREATE TABLE IF NOT EXISTS finding_periods (
+    instance    TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    opened_at   INTEGER NOT NULL,
+    last_seen   INTEGER NOT NULL,
+    fixed_at    INTEGER,
+    severity    TEXT NOT NULL,
+    fixable     INTEGER NOT NULL,
+    kev         INTEGER NOT NULL,
+    epss        REAL,
+    reopened    INTEGER NOT NULL,
+    PRIMARY KEY (instance, fingerprint, opened_at)
+);
+CREATE INDEX IF NOT EXISTS finding_periods_open ON finding_periods (instance, fixed_at);
+CREATE TABLE IF NOT EXISTS finding_scans (
+    instance TEXT PRIMARY KEY,
+    last_at  INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS compiled_artifacts (
     key    TEXT PRIMARY KEY,
     digest TEXT NOT NULL
