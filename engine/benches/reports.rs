@@ -6,11 +6,15 @@
 //!   `../shared/fixtures/` (each copy with its own id and package, so the
 //!   per-package tallies and the findings grow as in a real large image);
 //!   where the fixtures are absent, one entry shaped like them is used;
-//! - **native**: `smm_reports::{trivy,grype}::read` over the file;
+//! - **native**: what the measure does, compiled natively:
+//!   `smm_reports::{trivy,grype}::read` over the file, then its details
+//!   with the findings list as the JSON string a measure returns;
 //! - **sandboxed**: `Engine::run` of a `trivy-vulnerabilities` /
 //!   `grype-vulnerabilities` instance granted the file's directory, with
 //!   the default limits (64 MiB of memory, 10 s): the component reads the
-//!   file through WASI and the engine stores the measurement.
+//!   file through WASI, the engine checks the output, stores the
+//!   measurement and tracks the findings' lifecycle (all of them new in
+//!   the first run, all unchanged in the next two).
 //!
 //! Each side runs 3 times, alternating; the best of each is kept (target:
 //! sandboxed within 2× of native). The sandboxed value must equal the
@@ -65,9 +69,9 @@ const REPORTS: &[Report] = &[
                 "PublishedDate": "2020-11-03T03:15:00Z", "LastModifiedDate": "2021-01-14T20:15:00Z"})
         },
         native: |path| {
-            smm_reports::trivy::read(std::fs::File::open(path).unwrap())
-                .unwrap()
-                .value()
+            let summary = smm_reports::trivy::read(std::fs::File::open(path).unwrap()).unwrap();
+            returned(&summary, &summary.findings);
+            summary.value()
         },
     },
     Report {
@@ -86,12 +90,20 @@ const REPORTS: &[Report] = &[
                 "artifact": {"name": "Django", "version": "3.2.9", "type": "python", "locations": [{"path": "/usr/local/lib/python3.8/site-packages/Django-3.2.9.dist-info/METADATA"}], "language": "python", "licenses": [], "cpes": [], "purl": "pkg:pypi/Django@3.2.9", "metadata": null}})
         },
         native: |path| {
-            smm_reports::grype::read(std::fs::File::open(path).unwrap())
-                .unwrap()
-                .value()
+            let summary = smm_reports::grype::read(std::fs::File::open(path).unwrap()).unwrap();
+            returned(&summary, &summary.findings);
+            summary.value()
         },
     },
 ];
+
+/// What the measure returns to the host, made natively: its details with
+/// the findings, as a JSON string.
+fn returned(summary: &impl serde::Serialize, findings: &[smm_reports::Finding]) -> usize {
+    let mut details = serde_json::to_value(summary).unwrap();
+    details["findings"] = serde_json::to_value(findings).unwrap();
+    std::hint::black_box(details.to_string()).len()
+}
 
 /// `entry` made distinct for copy `n` (its id and package name).
 fn distinct(entry: &Value, n: usize, id: &str, package: &str) -> Value {

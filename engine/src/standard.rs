@@ -94,6 +94,10 @@ pub const DERIVED: &[(&str, &str)] = &[
         include_str!("../../measures/derived/vulnerability-fix-intake-30d.toml"),
     ),
     (
+        "vulnerability-density-kloc.toml",
+        include_str!("../../measures/derived/vulnerability-density-kloc.toml"),
+    ),
+    (
         "secrets-open.toml",
         include_str!("../../measures/derived/secrets-open.toml"),
     ),

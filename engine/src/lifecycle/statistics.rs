@@ -76,9 +76,8 @@ pub fn evaluate(
     tiers: &HashMap<String, Option<String>>,
     at: DateTime<Utc>,
 ) -> Derived {
-    let wanted = |p: &&Period| {
-        params.severities.is_empty() || params.severities.contains(&p.severity)
-    };
+    let wanted =
+        |p: &&Period| params.severities.is_empty() || params.severities.contains(&p.severity);
     let periods: Vec<&Period> = periods.iter().filter(wanted).collect();
     let open: Vec<&Period> = periods
         .iter()

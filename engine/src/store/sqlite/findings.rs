@@ -1,6 +1,9 @@
 //! The finding lifecycle in SQLite ([`FindingLedger`]): one row per
 //! period of a finding (`finding_periods`), and the time of the last scan
-//! tracked per instance (`finding_scans`).
+//! tracked per instance (`finding_scans`). A scan writes only what changed:
+//! new and reopened periods, fixes, and open findings whose severity or
+//! flags changed; an open finding's last sighting is the instance's last
+//! scan, a fixed one's is stored at its fix.
 
 use std::collections::{HashMap, HashSet};
 
@@ -51,19 +54,27 @@ impl FindingLedger for SqliteStore {
                     ..Tracked::default()
                 });
             }
-            let open: HashMap<String, i64> = tx
+            // Open periods with what they last said: a finding seen again
+            // unchanged costs no write (its last sighting is the scan's time,
+            // `finding_scans.last_at`).
+            type Said = (i64, String, bool, bool, Option<f64>);
+            let open: HashMap<String, Said> = tx
                 .prepare_cached(
-                    "SELECT fingerprint, opened_at FROM finding_periods
-                     WHERE instance = ?1 AND fixed_at IS NULL",
+                    "SELECT fingerprint, opened_at, severity, fixable, kev, epss
+                     FROM finding_periods WHERE instance = ?1 AND fixed_at IS NULL",
                 )?
-                .query_map([instance], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .query_map([instance], |r| {
+                    Ok((
+                        r.get(0)?,
+                        (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+                    ))
+                })?
                 .collect::<Sql<_>>()?;
             let mut tracked = Tracked::default();
             let mut seen = HashSet::new();
             {
                 let mut update = tx.prepare_cached(
-                    "UPDATE finding_periods SET last_seen = ?4, severity = ?5, fixable = ?6,
-                         kev = ?7, epss = ?8
+                    "UPDATE finding_periods SET severity = ?4, fixable = ?5, kev = ?6, epss = ?7
                      WHERE instance = ?1 AND fingerprint = ?2 AND opened_at = ?3",
                 )?;
                 let mut known = tx.prepare_cached(
@@ -80,17 +91,22 @@ impl FindingLedger for SqliteStore {
                         continue; // listed twice in one scan
                     }
                     match open.get(&f.fingerprint) {
-                        Some(opened) => {
-                            update.execute(params![
-                                instance,
-                                f.fingerprint,
-                                opened,
-                                at,
-                                f.severity,
-                                f.fixable,
-                                f.kev,
-                                f.epss
-                            ])?;
+                        Some((opened, severity, fixable, kev, epss)) => {
+                            let same = *severity == f.severity
+                                && *fixable == f.fixable
+                                && *kev == f.kev
+                                && *epss == f.epss;
+                            if !same {
+                                update.execute(params![
+                                    instance,
+                                    f.fingerprint,
+                                    opened,
+                                    f.severity,
+                                    f.fixable,
+                                    f.kev,
+                                    f.epss
+                                ])?;
+                            }
                         }
                         None => {
                             let before: bool =
@@ -113,13 +129,14 @@ impl FindingLedger for SqliteStore {
                         }
                     }
                 }
+                // Fixed now: last seen at the previous scan.
                 let mut fix = tx.prepare_cached(
-                    "UPDATE finding_periods SET fixed_at = ?4
+                    "UPDATE finding_periods SET fixed_at = ?4, last_seen = ?5
                      WHERE instance = ?1 AND fingerprint = ?2 AND opened_at = ?3",
                 )?;
-                for (fingerprint, opened) in &open {
+                for (fingerprint, (opened, ..)) in &open {
                     if !seen.contains(fingerprint.as_str()) {
-                        fix.execute(params![instance, fingerprint, opened, at])?;
+                        fix.execute(params![instance, fingerprint, opened, at, last])?;
                         tracked.fixed += 1;
                     }
                 }
@@ -139,10 +156,12 @@ impl FindingLedger for SqliteStore {
         self.write(|conn| {
             conn.prepare_cached(
                 "SELECT p.instance, p.fingerprint, p.severity, p.fixable, p.kev, p.epss,
-                        p.opened_at, p.last_seen, p.fixed_at, p.reopened,
+                        p.opened_at,
+                        CASE WHEN p.fixed_at IS NULL THEN s.last_at ELSE p.last_seen END,
+                        p.fixed_at, p.reopened,
                         (SELECT MIN(q.opened_at) FROM finding_periods q
                           WHERE q.instance = p.instance AND q.fingerprint = p.fingerprint)
-                 FROM finding_periods p
+                 FROM finding_periods p JOIN finding_scans s ON s.instance = p.instance
                  WHERE (?1 IS NULL OR p.instance = ?1)
                    AND (NOT ?2 OR p.fixed_at IS NULL)
                  ORDER BY p.opened_at, p.instance, p.fingerprint",
