@@ -216,8 +216,12 @@ pub enum DerivedKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingStatistic {
-    /// Findings open at `t`.
+    /// Findings open at `t` (details: by severity, and by age since first
+    /// seen — up to 7 days, 30, 90, more — and severity).
     Open,
+    /// Findings open at `t` minus findings open at `t − window`: the debt
+    /// trend (negative when it shrinks).
+    OpenChange,
     /// Open findings older (since first seen) than their severity's SLA.
     SlaBreaches,
     /// Σ over open findings of severity weight (critical 5, high 4,
@@ -245,6 +249,7 @@ impl FindingStatistic {
             FindingStatistic::Mttr
                 | FindingStatistic::ReopenRate
                 | FindingStatistic::FixIntakeRatio
+                | FindingStatistic::OpenChange
         )
     }
 }
@@ -657,6 +662,37 @@ percent = true
         assert!(err.contains("kebab-case"), "{err}");
         let err = derived("kind = \"ratio\"\nnumerator = { measure = \"a\" }\ndenominator = { measure = \"b\" }\ntypo = 1").unwrap_err().to_string();
         assert!(err.contains("typo"), "{err}");
+    }
+
+    #[test]
+    fn findings_definitions_are_checked() {
+        let ok = derived("kind = \"findings\"\ninput = { measure = \"trivy-vulnerabilities\" }\nstatistic = \"mttr\"\nwindow = \"30d\"\nseverities = [\"critical\"]").unwrap();
+        assert_eq!(kind_name(&ok.definition.kind), "collective");
+        assert_eq!(ok.definition.inputs()[0].1.measure, "trivy-vulnerabilities");
+        for (body, want) in [
+            ("statistic = \"mttr\"", "needs a `window`"),
+            ("statistic = \"open\"\nwindow = \"7d\"", "does not apply"),
+            (
+                "statistic = \"open\"\nseverities = [\"dire\"]",
+                "\"dire\" is not one of",
+            ),
+            (
+                "statistic = \"open\"\nsla_days = { high = 3 }",
+                "only goes with",
+            ),
+            ("statistic = \"loudness\"", "loudness"),
+            (
+                "statistic = \"open\"\ngroup_by = [\"team\"]",
+                "unknown key `group_by`",
+            ),
+        ] {
+            let err = derived(&format!(
+                "kind = \"findings\"\ninput = {{ measure = \"x\" }}\n{body}"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(want), "{body}: {err}");
+        }
     }
 
     #[test]

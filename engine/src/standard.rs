@@ -70,6 +70,14 @@ pub const DERIVED: &[(&str, &str)] = &[
         include_str!("../../measures/derived/test-pass-rate-7d.toml"),
     ),
     (
+        "vulnerabilities-open.toml",
+        include_str!("../../measures/derived/vulnerabilities-open.toml"),
+    ),
+    (
+        "vulnerability-debt-trend-7d.toml",
+        include_str!("../../measures/derived/vulnerability-debt-trend-7d.toml"),
+    ),
+    (
         "vulnerability-risk-index.toml",
         include_str!("../../measures/derived/vulnerability-risk-index.toml"),
     ),

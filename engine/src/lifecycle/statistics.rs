@@ -19,6 +19,10 @@ use crate::derived::Derived;
 pub const DEFAULT_SLA_DAYS: [(&str, u64); 4] =
     [("critical", 7), ("high", 30), ("medium", 90), ("low", 120)];
 
+/// Age buckets of open findings (days since first seen, exclusive upper
+/// bound); older ones are `90d+`.
+pub const AGE_BUCKETS: [(&str, i64); 3] = [("0-7d", 7), ("7-30d", 30), ("30-90d", 90)];
+
 /// EPSS from which a finding counts as likely exploited.
 pub const EPSS_HIGH: f64 = 0.1;
 
@@ -79,11 +83,14 @@ pub fn evaluate(
     let wanted =
         |p: &&Period| params.severities.is_empty() || params.severities.contains(&p.severity);
     let periods: Vec<&Period> = periods.iter().filter(wanted).collect();
-    let open: Vec<&Period> = periods
-        .iter()
-        .copied()
-        .filter(|p| p.opened_at <= at && p.fixed_at.is_none_or(|f| f > at))
-        .collect();
+    let open_at = |t: DateTime<Utc>| -> Vec<&Period> {
+        periods
+            .iter()
+            .copied()
+            .filter(|p| p.opened_at <= t && p.fixed_at.is_none_or(|f| f > t))
+            .collect()
+    };
+    let open = open_at(at);
     let by_severity = |list: &[&Period]| {
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
         for p in list {
@@ -114,7 +121,27 @@ pub fn evaluate(
     match params.statistic {
         FindingStatistic::Open => {
             details["by_severity"] = json!(by_severity(&open));
+            let mut by_age: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
+            for p in &open {
+                let days = (at - p.first_seen).num_days();
+                let bucket = AGE_BUCKETS
+                    .iter()
+                    .find(|(_, upto)| days < *upto)
+                    .map_or("90d+", |(name, _)| name);
+                *by_age
+                    .entry(bucket)
+                    .or_default()
+                    .entry(p.severity.clone())
+                    .or_default() += 1;
+            }
+            details["by_age"] = json!(by_age);
             Derived::ok(open.len() as f64, details)
+        }
+        FindingStatistic::OpenChange => {
+            let before = after.map(open_at).unwrap_or_default();
+            details["open"] = json!(open.len());
+            details["open_before"] = json!(before.len());
+            Derived::ok(open.len() as f64 - before.len() as f64, details)
         }
         FindingStatistic::SlaBreaches => {
             let sla = |severity: &str| {
