@@ -193,6 +193,18 @@ pub enum DerivedKind {
         inputs: BTreeMap<String, InputRef>,
         expression: String,
     },
+    /// AppSec coverage: for every asset (a value of `asset_label` among the
+    /// instances in scope), which practices have a successful measurement
+    /// no older than `freshness`; weighted by the asset's `tier` label
+    /// (1 → 5, 2 → 3, else 1). An SMM collective measure over the assets.
+    Practices {
+        practices: BTreeMap<String, InputRef>,
+        #[serde(default = "default_asset_label")]
+        asset_label: String,
+        freshness: String,
+        #[serde(default)]
+        statistic: PracticeStatistic,
+    },
     /// An SMM collective measure over the findings the lifecycle tracks for
     /// the scanning instances of `input` in scope (not over measurements):
     /// see [`FindingStatistic`].
@@ -210,6 +222,23 @@ pub enum DerivedKind {
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         sla_days: BTreeMap<String, u64>,
     },
+}
+
+/// What a `practices` derived measure computes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PracticeStatistic {
+    /// Σ over assets of tier weight × share of practices covered, over
+    /// Σ of tier weights, in percent.
+    #[default]
+    PracticeCoverage,
+    /// Tier-weighted share of assets covering every practice, in percent.
+    AssetCoverage,
+}
+
+/// The label that names an asset, by default.
+pub fn default_asset_label() -> String {
+    "service".into()
 }
 
 /// What a `findings` derived measure computes at time `t`.
@@ -322,6 +351,9 @@ impl DerivedDefinition {
             DerivedKind::Expression { inputs, .. } => {
                 inputs.iter().map(|(n, i)| (n.as_str(), i)).collect()
             }
+            DerivedKind::Practices { practices, .. } => {
+                practices.iter().map(|(n, i)| (n.as_str(), i)).collect()
+            }
         }
     }
 
@@ -386,6 +418,27 @@ impl DerivedDefinition {
             DerivedKind::Counting { window, .. } => {
                 if let Err(e) = parse_window("window", window) {
                     problems.push(e);
+                }
+            }
+            DerivedKind::Practices {
+                practices,
+                asset_label,
+                freshness,
+                ..
+            } => {
+                if practices.is_empty() {
+                    problems.push("practices: at least one practice is needed".into());
+                }
+                if let Err(e) = crate::instance::validate_name(asset_label) {
+                    problems.push(format!("asset_label {asset_label:?} {e}"));
+                }
+                if let Err(e) = parse_window("freshness", freshness) {
+                    problems.push(e);
+                }
+                if self.max_age.is_some() {
+                    problems.push(
+                        "max_age does not apply to a practices measure (freshness does)".into(),
+                    );
                 }
             }
             DerivedKind::Findings {
@@ -555,6 +608,7 @@ fn unknown_keys(text: &str, kind: &DerivedKind) -> Vec<String> {
         DerivedKind::Grade { .. } | DerivedKind::Ranking { .. } => &["input", "intervals"],
         DerivedKind::Expression { .. } => &["inputs", "expression"],
         DerivedKind::Findings { .. } => &["input", "statistic", "window", "severities", "sla_days"],
+        DerivedKind::Practices { .. } => &["practices", "asset_label", "freshness", "statistic"],
     };
     let Ok(table) = text.parse::<toml::Table>() else {
         return Vec::new();
@@ -588,7 +642,7 @@ pub fn kind_name(k: &DerivedKind) -> &'static str {
         DerivedKind::Ranking { .. } => "ranking",
         DerivedKind::Expression { .. } => "expression",
         // SMM: a collective measure, accumulating over the findings set.
-        DerivedKind::Findings { .. } => "collective",
+        DerivedKind::Findings { .. } | DerivedKind::Practices { .. } => "collective",
     }
 }
 

@@ -106,6 +106,14 @@ pub const DERIVED: &[(&str, &str)] = &[
         include_str!("../../measures/derived/vulnerability-density-kloc.toml"),
     ),
     (
+        "appsec-coverage.toml",
+        include_str!("../../measures/derived/appsec-coverage.toml"),
+    ),
+    (
+        "appsec-coverage-grade.toml",
+        include_str!("../../measures/derived/appsec-coverage-grade.toml"),
+    ),
+    (
         "secrets-open.toml",
         include_str!("../../measures/derived/secrets-open.toml"),
     ),

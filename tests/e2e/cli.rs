@@ -64,7 +64,7 @@ fn register_standard(smm: &Smm) {
     let sarif = component("sarif-findings");
     let junit = component("junit-tests");
     let out = smm.ok(&["measure", "register", path_str(&sarif), path_str(&junit)]);
-    assert!(out.contains("registered sarif-findings@1.2.0"), "{out}");
+    assert!(out.contains("registered sarif-findings@1.3.0"), "{out}");
     assert!(out.contains("registered junit-tests@1.1.0"), "{out}");
 }
 
@@ -75,7 +75,7 @@ fn register_create_run_query_sarif_and_junit() {
 
     let list = smm.ok(&["measure", "list"]);
     assert!(
-        list.contains("sarif-findings@1.2.0") && list.contains("junit-tests@1.1.0"),
+        list.contains("sarif-findings@1.3.0") && list.contains("junit-tests@1.1.0"),
         "{list}"
     );
     let show = smm.ok(&["measure", "show", "sarif-findings"]);
@@ -126,7 +126,7 @@ fn register_create_run_query_sarif_and_junit() {
     assert_eq!(m["error"], Value::Null, "{m}");
     assert_eq!(m["value"].as_f64().unwrap() as u64, sarif_results(&sarif));
     assert_eq!(m["instance"], "legacy-sast");
-    assert_eq!(m["measure"], "sarif-findings@1.2.0");
+    assert_eq!(m["measure"], "sarif-findings@1.3.0");
     assert_eq!(m["labels"]["team"], "payments");
     let by_level = m["details"]["by_level"].as_object().unwrap();
     let sum: u64 = by_level.values().map(|v| v.as_u64().unwrap()).sum();

@@ -91,11 +91,11 @@ fn versions_are_immutable_and_re_registration_is_idempotent() {
     let path = path.to_str().unwrap();
     assert!(
         smm.ok(&["measure", "register", path])
-            .contains("registered sarif-findings@1.2.0")
+            .contains("registered sarif-findings@1.3.0")
     );
     assert!(
         smm.ok(&["measure", "register", path])
-            .contains("already registered sarif-findings@1.2.0")
+            .contains("already registered sarif-findings@1.3.0")
     );
     let changed = write(
         &smm,
@@ -104,7 +104,7 @@ fn versions_are_immutable_and_re_registration_is_idempotent() {
     );
     let err = smm.fails(&["measure", "register", &changed]);
     assert!(
-        err.contains("sarif-findings@1.2.0 is already registered with different content"),
+        err.contains("sarif-findings@1.3.0 is already registered with different content"),
         "{err}"
     );
     let list = smm.ok(&["measure", "list"]);

@@ -544,3 +544,98 @@ fn successive_scans_give_first_seen_fixed_and_reopened() {
             .contains("no instance nope")
     );
 }
+
+#[test]
+fn appsec_coverage_weighs_each_service_by_tier() {
+    let at = installed();
+    let samples = smm_tests::workspace()
+        .join("measures/samples")
+        .canonicalize()
+        .unwrap();
+    let create = |name: &str, measure: &str, path: &str, labels: &[&str]| {
+        let config = format!("{{\"path\": \"{path}\"}}");
+        let mut args = vec![
+            "instance",
+            "create",
+            name,
+            "--measure",
+            measure,
+            "--config",
+            &config,
+            "--grant-dir",
+            samples.to_str().unwrap(),
+        ];
+        for l in labels {
+            args.extend(["--label", l]);
+        }
+        at.smm.ok(&args);
+        at.smm.ok(&["run", name]);
+    };
+    // api (tier 1): SAST and tests; web (no tier): coverage; batch (tier
+    // 2): an instance but no practice measured yet.
+    create(
+        "api-sast",
+        "sarif-findings",
+        "flawfinder.sarif",
+        &["service=api", "tier=1"],
+    );
+    create(
+        "api-tests",
+        "junit-tests",
+        "pytest-junit.xml",
+        &["service=api"],
+    );
+    create(
+        "web-coverage",
+        "line-coverage",
+        "coverage/coveragepy-cobertura.xml",
+        &["service=web"],
+    );
+    at.smm.ok(&[
+        "instance",
+        "create",
+        "batch-tests",
+        "--measure",
+        "junit-tests",
+        "--config",
+        "{\"path\": \"pytest-junit.xml\"}",
+        "--grant-dir",
+        samples.to_str().unwrap(),
+        "--label",
+        "service=batch",
+        "--label",
+        "tier=2",
+    ]);
+    at.smm.ok(&[
+        "instance",
+        "create",
+        "org-appsec",
+        "--measure",
+        "appsec-coverage",
+    ]);
+    let m = at.smm.run_json("org-appsec");
+    // Five practices. api: 2/5 × 5; web: 1/5 × 1; batch: 0/5 × 3.
+    let want = 100.0 * (5.0 * 2.0 / 5.0 + 1.0 * 1.0 / 5.0) / (5.0 + 1.0 + 3.0);
+    let got = m["value"].as_f64().unwrap();
+    assert!((got - want).abs() < 1e-9, "{got} vs {want}: {m}");
+    assert_eq!(
+        m["details"]["assets"]["api"]["practices"]["sast"], true,
+        "{m}"
+    );
+    assert_eq!(
+        m["details"]["assets"]["api"]["practices"]["sca"], false,
+        "{m}"
+    );
+    assert_eq!(m["details"]["assets"]["batch"]["tier"], "2", "{m}");
+    assert_eq!(m["details"]["asset_coverage"], 0.0, "{m}");
+    // The grade follows (E under 25 %).
+    at.smm.ok(&[
+        "instance",
+        "create",
+        "org-appsec-grade",
+        "--measure",
+        "appsec-coverage-grade",
+    ]);
+    let grade = at.smm.run_json("org-appsec-grade");
+    assert_eq!(grade["text"], "E", "{grade}");
+}

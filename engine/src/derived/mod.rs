@@ -1,6 +1,7 @@
 //! Derived measures: computed from stored measurements, one file per SMM
 //! kind (`collective`, `binary`, `ratio`, `rescaled`, `counting`, `grade`,
-//! `ranking`) and for the expression form (`expression`); this module
+//! `ranking`), for the expression form (`expression`) and for AppSec
+//! practice coverage (`practices`); this module
 //! aligns the inputs in time and records provenance.
 //!
 //! Time alignment (Architecture Invariant): a derived value at time `t`
@@ -17,6 +18,7 @@ pub mod collective;
 pub mod counting;
 pub mod expression;
 pub mod grade;
+pub mod practices;
 pub mod ranking;
 pub mod ratio;
 pub mod rescaled;
@@ -189,11 +191,11 @@ pub async fn evaluate(
                 details,
             )])
         }
-        // Over the finding lifecycle, not over measurements: the engine
-        // evaluates it (`lifecycle::statistics`).
-        DerivedKind::Findings { .. } => Ok(vec![Derived::failed(
+        // Over the finding lifecycle or the catalogue's assets: the engine
+        // evaluates them (`lifecycle::statistics`, `practices`).
+        DerivedKind::Findings { .. } | DerivedKind::Practices { .. } => Ok(vec![Derived::failed(
             "no-result",
-            "a findings measure is computed over the finding lifecycle, which this evaluation was not given".into(),
+            "this measure is computed over the finding lifecycle or the catalogue's assets, which this evaluation was not given".into(),
             json!({}),
         )]),
         _ => Ok(vec![point_in_time(definition, instance, at, store).await?]),
@@ -368,7 +370,8 @@ async fn point_in_time(
             }
             DerivedKind::Collective { .. }
             | DerivedKind::Counting { .. }
-            | DerivedKind::Findings { .. } => {
+            | DerivedKind::Findings { .. }
+            | DerivedKind::Practices { .. } => {
                 unreachable!("kinds over a window or the finding lifecycle")
             }
         };

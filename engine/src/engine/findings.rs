@@ -1,6 +1,7 @@
 //! The finding lifecycle from the engine's side: a stored scan's findings
 //! handed to the ledger (the embedded store), the periods read back, and
-//! derived `findings` measures evaluated over them.
+//! derived `findings` measures evaluated over them; also the `practices`
+//! kind, which needs the catalogue's instances to list the assets.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -81,6 +82,23 @@ impl Engine {
         instance: &Instance,
         at: DateTime<Utc>,
     ) -> Result<Vec<Derived>, EngineError> {
+        if let DerivedKind::Practices {
+            practices,
+            asset_label,
+            freshness,
+            statistic,
+        } = &definition.kind
+        {
+            let freshness = smm_catalogue::derived::parse_window("freshness", freshness)
+                .map_err(smm_catalogue::StoreError::permanent)?;
+            let params = crate::derived::practices::Params {
+                practices,
+                asset_label,
+                freshness,
+                statistic: *statistic,
+            };
+            return self.evaluate_practices(&params, instance, at).await;
+        }
         let DerivedKind::Findings {
             input,
             statistic,
@@ -128,5 +146,41 @@ impl Engine {
             sla_days,
         };
         Ok(vec![statistics::evaluate(&params, &periods, &scanning, at)])
+    }
+
+    /// AppSec practice coverage: the assets are the values of the asset
+    /// label among the instances carrying every label of the derived
+    /// instance; an asset's tier is the lowest `tier` among them.
+    async fn evaluate_practices(
+        &self,
+        params: &crate::derived::practices::Params<'_>,
+        instance: &Instance,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Derived>, EngineError> {
+        let mut assets: std::collections::BTreeMap<String, Option<String>> = Default::default();
+        for i in self.instances()? {
+            let in_scope = instance
+                .labels
+                .iter()
+                .all(|(k, v)| i.labels.get(k) == Some(v));
+            let Some(asset) = i.labels.get(params.asset_label).filter(|_| in_scope) else {
+                continue;
+            };
+            let tier = i.labels.get("tier").cloned();
+            let entry = assets.entry(asset.clone()).or_insert(None);
+            if tier.is_some() && (entry.is_none() || tier < *entry) {
+                *entry = tier;
+            }
+        }
+        Ok(vec![
+            crate::derived::practices::evaluate(
+                params,
+                &assets,
+                instance,
+                at,
+                self.measurements.as_ref(),
+            )
+            .await?,
+        ])
     }
 }
