@@ -264,6 +264,10 @@ pub enum FindingStatistic {
     /// Mean time to remediate, in hours: fix time − opening time over the
     /// periods fixed in the window (median in the details).
     Mttr,
+    /// Exposure window, in hours: fix time − first seen (across
+    /// reopenings) over the periods fixed in the window; with `severities
+    /// = ["critical"]`, the exposure window of fixed criticals.
+    Exposure,
     /// Reopenings in the window per fix in the window, in percent.
     ReopenRate,
     /// Fixes in the window per openings (new or reopened) in the window.
@@ -276,6 +280,7 @@ impl FindingStatistic {
         matches!(
             self,
             FindingStatistic::Mttr
+                | FindingStatistic::Exposure
                 | FindingStatistic::ReopenRate
                 | FindingStatistic::FixIntakeRatio
                 | FindingStatistic::OpenChange

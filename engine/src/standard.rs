@@ -94,6 +94,10 @@ pub const DERIVED: &[(&str, &str)] = &[
         include_str!("../../measures/derived/vulnerability-mttr-30d.toml"),
     ),
     (
+        "critical-exposure-90d.toml",
+        include_str!("../../measures/derived/critical-exposure-90d.toml"),
+    ),
+    (
         "vulnerability-reopen-rate-90d.toml",
         include_str!("../../measures/derived/vulnerability-reopen-rate-90d.toml"),
     ),

@@ -197,8 +197,35 @@ fn gitleaks_secrets_on_real_reports_never_show_the_secret() {
                     !m.to_string().contains(secret),
                     "{rel}: the secret is shown"
                 );
+                let tracked = at.smm.ok(&["findings", "--json"]);
+                assert!(!tracked.contains(secret), "{rel}: the secret is tracked");
             }
         }
+    }
+    // The secrets still present, over both scanning instances: the first
+    // report's findings (none of them carries a gitleaks fingerprint, so
+    // commit:file:rule:line tells them apart), the second has none.
+    if let Some(report) = fixture("gitleaks/gitleaks8_many.json") {
+        let mut ids: Vec<String> = json(&report)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}:{}:{}:{}",
+                    f["Commit"].as_str().unwrap_or(""),
+                    f["File"].as_str().unwrap_or(""),
+                    f["RuleID"].as_str().unwrap_or(""),
+                    f["StartLine"]
+                )
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        at.smm
+            .ok(&["instance", "create", "secrets", "--measure", "secrets-open"]);
+        let open = at.smm.run_json("secrets");
+        assert_eq!(open["value"].as_f64(), Some(ids.len() as f64), "{open}");
     }
 }
 
@@ -528,6 +555,93 @@ fn successive_scans_give_first_seen_fixed_and_reopened() {
         .sum();
     let risk = derived("web-inherited", "vulnerability-inherited-risk");
     assert_eq!(risk["value"].as_f64(), Some(want), "{risk}");
+    // Risk index: severity weight × exploitability (2: every vulnerability
+    // of this report has a FixedVersion; none is in KEV) × 1 (no tier).
+    let weight = |s: &str| match s {
+        "critical" => 5.0,
+        "high" => 4.0,
+        "medium" => 2.0,
+        "low" => 1.0,
+        _ => 0.0,
+    };
+    let open_ids: Vec<&str> = all
+        .iter()
+        .map(String::as_str)
+        .filter(|f| *f != y && *f != z)
+        .collect();
+    let want: f64 = open_ids.iter().map(|f| weight(&severity_of(f)) * 2.0).sum();
+    let index = derived("web-risk", "vulnerability-risk-index");
+    assert_eq!(index["value"].as_f64(), Some(want), "{index}");
+    // Debt: what is open now, all first seen minutes ago; a week ago
+    // nothing was; no SLA is breached yet.
+    let debt = derived("web-debt", "vulnerabilities-open");
+    assert_eq!(
+        debt["value"].as_f64(),
+        Some(open_ids.len() as f64),
+        "{debt}"
+    );
+    let in_first_week: u64 = debt["details"]["by_age"]["0-7d"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(in_first_week as usize, open_ids.len(), "{debt}");
+    let trend = derived("web-debt-trend", "vulnerability-debt-trend-7d");
+    assert_eq!(
+        trend["value"].as_f64(),
+        Some(open_ids.len() as f64),
+        "{trend}"
+    );
+    let sla = derived("web-sla", "vulnerability-sla-breaches");
+    assert_eq!(sla["value"].as_f64(), Some(0.0), "{sla}");
+    // Exposure of fixed criticals: x, y at t2 and z at t3, first seen at
+    // t1, those that are critical.
+    let fixed_critical: Vec<f64> = [(x, m2), (y, m2), (z, m3)]
+        .iter()
+        .filter(|(f, _)| severity_of(f) == "critical")
+        .map(|(_, fixed)| (fixed - m1) / 3.6e6)
+        .collect();
+    let exposure = at.smm.run(&[
+        "instance",
+        "create",
+        "web-exposure",
+        "--measure",
+        "critical-exposure-90d",
+    ]);
+    assert!(exposure.status.success());
+    let exposure = at.smm.json_lines(&["run", "web-exposure", "--json"])[0].clone();
+    if fixed_critical.is_empty() {
+        assert_eq!(exposure["error_kind"], "empty-window", "{exposure}");
+    } else {
+        let want = fixed_critical.iter().sum::<f64>() / fixed_critical.len() as f64;
+        assert!(
+            (exposure["value"].as_f64().unwrap() - want).abs() < 1e-9,
+            "{exposure}"
+        );
+    }
+    // Density per KLOC: the latest scan's count over the latest code size.
+    let tree = at.reports.path().join("src");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("main.rs"), "fn main() {\n    run();\n}\n").unwrap();
+    at.smm.ok(&[
+        "instance",
+        "create",
+        "web-size",
+        "--measure",
+        "code-size",
+        "--config",
+        r#"{"path": "."}"#,
+        "--grant-dir",
+        tree.canonicalize().unwrap().to_str().unwrap(),
+    ]);
+    at.smm.run_json("web-size");
+    let density = derived("web-density", "vulnerability-density-kloc");
+    let want = 1000.0 * open_ids.len() as f64 / 3.0;
+    assert!(
+        (density["value"].as_f64().unwrap() - want).abs() < 1e-9,
+        "{density}"
+    );
 
     let open = at
         .smm

@@ -195,11 +195,15 @@ pub fn evaluate(
             details["by_severity"] = json!(counts);
             Derived::ok(score, details)
         }
-        FindingStatistic::Mttr => {
+        FindingStatistic::Mttr | FindingStatistic::Exposure => {
             let (fixed, _) = windowed(&within);
+            let from = |p: &Period| match params.statistic {
+                FindingStatistic::Exposure => p.first_seen,
+                _ => p.opened_at,
+            };
             let hours: Vec<f64> = fixed
                 .iter()
-                .map(|p| (p.fixed_at.unwrap() - p.opened_at).num_milliseconds() as f64 / 3.6e6)
+                .map(|p| (p.fixed_at.unwrap() - from(p)).num_milliseconds() as f64 / 3.6e6)
                 .collect();
             details["fixed"] = json!(hours.len());
             if hours.is_empty() {
@@ -354,6 +358,9 @@ mod tests {
             run(FindingStatistic::FixIntakeRatio, Some(30), &s).value,
             Some(0.4)
         );
+        // Exposure counts from first seen (day 0): E 22 d, F 35 d.
+        let d = run(FindingStatistic::Exposure, Some(30), &s);
+        assert_eq!(d.value, Some((22.0 + 35.0) / 2.0 * 24.0));
         // A window with no fix is an error, not 0 hours.
         let d = run(FindingStatistic::Mttr, Some(1), &s);
         assert_eq!(d.error.unwrap().0, "empty-window");
