@@ -6,6 +6,7 @@
 //! not entered, symbolic links not followed.
 
 use serde::Deserialize;
+use smm_reports::Report;
 use smm_sdk::schemars::JsonSchema;
 use smm_sdk::{Error, Kind, Measure, Measurement, Metadata, Scale};
 
@@ -40,8 +41,9 @@ impl Measure for CodeSize {
     fn collect(config: Config) -> Result<Measurement, Error> {
         let summary = smm_reports::code_size::count(std::path::Path::new(&config.path))
             .map_err(|e| Error::input(e.to_string()))?;
-        let details =
-            serde_json::to_value(&summary).map_err(|e| Error::internal(format!("details: {e}")))?;
+        let details = summary
+            .details()
+            .map_err(|e| Error::internal(format!("details: {e}")))?;
         Ok(Measurement::value(summary.value()).with_details(details))
     }
 }

@@ -7,6 +7,7 @@
 //! size does not bound what the plugin can measure, its memory limit does
 //! not either.
 
+use smm_reports::Report;
 use smm_sdk::{Error, Kind, Measure, Measurement, Metadata, ReportConfig, Scale};
 
 pub struct LineCoverage;
@@ -31,8 +32,9 @@ impl Measure for LineCoverage {
         let report = smm_sdk::open_input(&config.path)?;
         let summary = smm_reports::coverage::read(report)
             .map_err(|e| Error::input(format!("{}: {e}", config.path)))?;
-        let details =
-            serde_json::to_value(&summary).map_err(|e| Error::internal(format!("details: {e}")))?;
+        let details = summary
+            .details()
+            .map_err(|e| Error::internal(format!("details: {e}")))?;
         Ok(Measurement::value(summary.value()).with_details(details))
     }
 }

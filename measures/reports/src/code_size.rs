@@ -222,8 +222,8 @@ pub struct Summary {
     pub unreadable: u64,
 }
 
-impl Summary {
-    pub fn value(&self) -> f64 {
+impl crate::Report for Summary {
+    fn value(&self) -> f64 {
         self.code as f64
     }
 }

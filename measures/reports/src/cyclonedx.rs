@@ -33,13 +33,12 @@
 //! Rejected: a document whose `bomFormat` is absent or not `CycloneDX`.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::Read;
 
-use serde::de::{MapAccess, Visitor, value::MapAccessDeserializer};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::finding::Findings;
+use crate::json::{Object, TopLevel};
 use crate::{BySeverity, Finding, ReportError, Severity, TOP, Tally, from_json};
 
 /// Analysis states meaning there is nothing left to do.
@@ -78,16 +77,20 @@ pub struct Summary {
     pub findings: Vec<Finding>,
 }
 
-impl Summary {
+impl crate::Report for Summary {
     /// The number of vulnerabilities.
-    pub fn value(&self) -> f64 {
+    fn value(&self) -> f64 {
         self.vulnerabilities as f64
+    }
+
+    fn findings(&self) -> &[Finding] {
+        &self.findings
     }
 }
 
 /// Read a CycloneDX JSON BOM or VEX.
 pub fn read(input: impl Read) -> Result<Summary, ReportError> {
-    let Document(bom) = from_json(input)?;
+    let Object::<Bom>(bom) = from_json(input)?;
     match bom.bom_format.as_deref() {
         Some("CycloneDX") => {}
         None => {
@@ -151,8 +154,6 @@ fn count(components: &[Component]) -> u64 {
 }
 
 /// The document's top level: an object.
-struct Document(Bom);
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Bom {
@@ -221,22 +222,9 @@ struct Affect {
     reference: String,
 }
 
-impl<'de> Deserialize<'de> for Document {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TopLevel;
-        impl<'de> Visitor<'de> for TopLevel {
-            type Value = Bom;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(
-                    "a CycloneDX JSON document (an object with \"bomFormat\": \"CycloneDX\")",
-                )
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Bom, A::Error> {
-                Bom::deserialize(MapAccessDeserializer::new(map))
-            }
-        }
-        deserializer.deserialize_any(TopLevel).map(Document)
-    }
+impl TopLevel for Bom {
+    const EXPECTING: &'static str =
+        "a CycloneDX JSON document (an object with \"bomFormat\": \"CycloneDX\")";
 }
 
 #[cfg(test)]
@@ -246,21 +234,8 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/");
-
-    /// A third-party document, or `None` (with a message) where the shared
-    /// fixtures are not there.
-    fn fixture(name: &str) -> Option<Vec<u8>> {
-        match std::fs::read(format!("{FIXTURES}{name}")) {
-            Ok(bytes) => Some(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                println!("skipped: ../shared/fixtures/{name} is absent");
-                None
-            }
-            Err(e) => panic!("{name}: {e}"),
-        }
-    }
+    use crate::Report;
+    use crate::testing::fixture;
 
     fn read_str(doc: &str) -> Result<Summary, ReportError> {
         read(doc.as_bytes())

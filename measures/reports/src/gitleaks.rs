@@ -53,10 +53,14 @@ pub struct Summary {
     pub findings: Vec<Finding>,
 }
 
-impl Summary {
+impl crate::Report for Summary {
     /// The number of findings.
-    pub fn value(&self) -> f64 {
+    fn value(&self) -> f64 {
         self.secrets as f64
+    }
+
+    fn findings(&self) -> &[Finding] {
+        &self.findings
     }
 }
 
@@ -189,18 +193,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/");
-
-    fn fixture(name: &str) -> Option<Vec<u8>> {
-        match std::fs::read(format!("{FIXTURES}{name}")) {
-            Ok(bytes) => Some(bytes),
-            Err(_) => {
-                println!("skipped: ../shared/fixtures/{name} is absent");
-                None
-            }
-        }
-    }
+    use crate::Report;
+    use crate::testing::fixture;
 
     #[test]
     fn gitleaks8_many_matches_an_independent_count() {

@@ -35,13 +35,13 @@
 //! Rejected: a document without `matches` (not a Grype report).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::Read;
 
-use serde::de::{IgnoredAny, MapAccess, Visitor, value::MapAccessDeserializer};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 
 use crate::finding::Findings;
+use crate::json::{Object, TopLevel};
 use crate::{BySeverity, Finding, ReportError, Severity, TOP, Tally, from_json};
 
 /// EPSS probability from which a match counts in `epss_high`: 0.1, a 10 %
@@ -73,16 +73,20 @@ pub struct Summary {
     pub findings: Vec<Finding>,
 }
 
-impl Summary {
+impl crate::Report for Summary {
     /// The number of matches.
-    pub fn value(&self) -> f64 {
+    fn value(&self) -> f64 {
         self.matches as f64
+    }
+
+    fn findings(&self) -> &[Finding] {
+        &self.findings
     }
 }
 
 /// Read a Grype JSON report.
 pub fn read(input: impl Read) -> Result<Summary, ReportError> {
-    let Document(report) = from_json(input)?;
+    let Object::<Report>(report) = from_json(input)?;
     let Some(matches) = report.matches else {
         return Err(ReportError::new(
             "not a Grype JSON report: /matches is missing (grype -o json writes \"matches\": [...])",
@@ -151,8 +155,6 @@ fn max_epss(entries: &[Epss]) -> Option<f64> {
 }
 
 /// The report's top level: an object.
-struct Document(Report);
-
 #[derive(Deserialize)]
 struct Report {
     /// Absent: not a Grype report; `null`: no match.
@@ -208,20 +210,8 @@ struct Artifact {
     version: String,
 }
 
-impl<'de> Deserialize<'de> for Document {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TopLevel;
-        impl<'de> Visitor<'de> for TopLevel {
-            type Value = Report;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a Grype JSON report (an object with \"matches\")")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Report, A::Error> {
-                Report::deserialize(MapAccessDeserializer::new(map))
-            }
-        }
-        deserializer.deserialize_any(TopLevel).map(Document)
-    }
+impl TopLevel for Report {
+    const EXPECTING: &'static str = "a Grype JSON report (an object with \"matches\")";
 }
 
 #[cfg(test)]
@@ -231,21 +221,8 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/");
-
-    /// A third-party report, or `None` (with a message) where the shared
-    /// fixtures are not there.
-    fn fixture(name: &str) -> Option<Vec<u8>> {
-        match std::fs::read(format!("{FIXTURES}{name}")) {
-            Ok(bytes) => Some(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                println!("skipped: ../shared/fixtures/{name} is absent");
-                None
-            }
-            Err(e) => panic!("{name}: {e}"),
-        }
-    }
+    use crate::Report;
+    use crate::testing::fixture;
 
     fn read_str(doc: &str) -> Result<Summary, ReportError> {
         read(doc.as_bytes())

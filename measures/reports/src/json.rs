@@ -48,6 +48,44 @@ where
     Ok(Some(nullable(d)?))
 }
 
+/// What a format's top-level object is, for the message that refuses
+/// anything else.
+pub(crate) trait TopLevel {
+    /// "a Grype JSON report (an object with \"matches\")".
+    const EXPECTING: &'static str;
+    /// Why a top-level array is refused, when the format had one once.
+    const ARRAY: Option<&'static str> = None;
+}
+
+/// A document whose top level must be a JSON object: a string, a number or
+/// an array is refused with [`TopLevel::EXPECTING`] (or [`TopLevel::ARRAY`]).
+pub(crate) struct Object<T>(pub T);
+
+impl<'de, T: Deserialize<'de> + TopLevel> Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, MapAccess, SeqAccess, Visitor, value::MapAccessDeserializer};
+        struct Expect<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de> + TopLevel> Visitor<'de> for Expect<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(T::EXPECTING)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<T, A::Error> {
+                Err(match T::ARRAY {
+                    Some(why) => A::Error::custom(why),
+                    None => A::Error::invalid_type(serde::de::Unexpected::Seq, &self),
+                })
+            }
+        }
+        deserializer
+            .deserialize_any(Expect(std::marker::PhantomData))
+            .map(Object)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;

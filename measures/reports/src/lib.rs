@@ -22,12 +22,16 @@ mod finding;
 pub mod gitleaks;
 pub mod grype;
 mod json;
+mod report;
 mod severity;
 mod tally;
+#[cfg(test)]
+mod testing;
 pub mod trivy;
 
 pub use error::ReportError;
 pub use finding::Finding;
 pub use json::from_json;
+pub use report::Report;
 pub use severity::{BySeverity, Severity};
 pub use tally::{TOP, Tally};

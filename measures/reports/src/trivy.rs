@@ -29,13 +29,13 @@
 //! `SchemaVersion` other than 2, and a top-level array (schema 1, Trivy
 //! before 0.20).
 
-use std::fmt;
 use std::io::Read;
 
-use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor, value::MapAccessDeserializer};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 
 use crate::finding::Findings;
+use crate::json::{Object, TopLevel};
 use crate::{BySeverity, Finding, ReportError, Severity, Tally, from_json};
 
 /// The one schema this reader knows.
@@ -62,16 +62,20 @@ pub struct Summary {
     pub findings: Vec<Finding>,
 }
 
-impl Summary {
+impl crate::Report for Summary {
     /// The number of vulnerabilities.
-    pub fn value(&self) -> f64 {
+    fn value(&self) -> f64 {
         self.vulnerabilities as f64
+    }
+
+    fn findings(&self) -> &[Finding] {
+        &self.findings
     }
 }
 
 /// Read a Trivy JSON report (schema 2).
 pub fn read(input: impl Read) -> Result<Summary, ReportError> {
-    let Document(report) = from_json(input)?;
+    let Object::<Report>(report) = from_json(input)?;
     match report.schema_version {
         Some(SCHEMA_VERSION) => {}
         None => {
@@ -127,8 +131,6 @@ pub fn read(input: impl Read) -> Result<Summary, ReportError> {
 }
 
 /// The report's top level; only an object is a schema-2 report.
-struct Document(Report);
-
 #[derive(Deserialize)]
 struct Report {
     #[serde(rename = "SchemaVersion", default)]
@@ -176,26 +178,12 @@ struct Misconfiguration {
     status: String,
 }
 
-impl<'de> Deserialize<'de> for Document {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TopLevel;
-        impl<'de> Visitor<'de> for TopLevel {
-            type Value = Report;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a Trivy JSON report (an object with \"SchemaVersion\": 2)")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Report, A::Error> {
-                Report::deserialize(MapAccessDeserializer::new(map))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Report, A::Error> {
-                Err(de::Error::custom(
-                    "a top-level array is Trivy's schema 1 (before Trivy 0.20), which is \
-                     not read: run a current Trivy with --format json (SchemaVersion 2)",
-                ))
-            }
-        }
-        deserializer.deserialize_any(TopLevel).map(Document)
-    }
+impl TopLevel for Report {
+    const EXPECTING: &'static str = "a Trivy JSON report (an object with \"SchemaVersion\": 2)";
+    const ARRAY: Option<&'static str> = Some(
+        "a top-level array is Trivy's schema 1 (before Trivy 0.20), which is \
+         not read: run a current Trivy with --format json (SchemaVersion 2)",
+    );
 }
 
 #[cfg(test)]
@@ -205,22 +193,9 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::Report;
     use crate::TOP;
-
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/");
-
-    /// A third-party report, or `None` (with a message) where the shared
-    /// fixtures are not there.
-    fn fixture(name: &str) -> Option<Vec<u8>> {
-        match std::fs::read(format!("{FIXTURES}{name}")) {
-            Ok(bytes) => Some(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                println!("skipped: ../shared/fixtures/{name} is absent");
-                None
-            }
-            Err(e) => panic!("{name}: {e}"),
-        }
-    }
+    use crate::testing::fixture;
 
     fn read_str(doc: &str) -> Result<Summary, ReportError> {
         read(doc.as_bytes())

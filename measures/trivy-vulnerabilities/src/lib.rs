@@ -6,6 +6,7 @@
 //! size does not bound what the plugin can measure, its memory limit does
 //! not either.
 
+use smm_reports::Report;
 use smm_sdk::{Error, Kind, Measure, Measurement, Metadata, ReportConfig, Scale};
 
 pub struct TrivyVulnerabilities;
@@ -30,12 +31,10 @@ impl Measure for TrivyVulnerabilities {
         let report = smm_sdk::open_input(&config.path)?;
         let summary = smm_reports::trivy::read(report)
             .map_err(|e| Error::input(format!("{}: {e}", config.path)))?;
-        // The findings go to the engine's finding lifecycle (first seen,
-        // fixed, reopened), not into the stored details.
-        let mut details =
-            serde_json::to_value(&summary).map_err(|e| Error::internal(format!("details: {e}")))?;
-        details["findings"] = serde_json::to_value(&summary.findings)
-            .map_err(|e| Error::internal(format!("findings: {e}")))?;
+        // Findings, if any, go to the engine's finding lifecycle.
+        let details = summary
+            .details()
+            .map_err(|e| Error::internal(format!("details: {e}")))?;
         Ok(Measurement::value(summary.value()).with_details(details))
     }
 }
