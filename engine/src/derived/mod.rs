@@ -1,7 +1,8 @@
 //! Derived measures: computed from stored measurements, one file per SMM
 //! kind (`collective`, `binary`, `ratio`, `rescaled`, `counting`, `grade`,
-//! `ranking`), for the expression form (`expression`) and for AppSec
-//! practice coverage (`practices`); this module
+//! `ranking`), for the expression form (`expression`), for statistics over
+//! the finding lifecycle (`findings`) and for AppSec practice coverage
+//! (`practices`); this module
 //! aligns the inputs in time and records provenance.
 //!
 //! Time alignment (Architecture Invariant): a derived value at time `t`
@@ -17,6 +18,7 @@ pub mod binary;
 pub mod collective;
 pub mod counting;
 pub mod expression;
+pub mod findings;
 pub mod grade;
 pub mod practices;
 pub mod ranking;
@@ -192,7 +194,7 @@ pub async fn evaluate(
             )])
         }
         // Over the finding lifecycle or the catalogue's assets: the engine
-        // evaluates them (`lifecycle::statistics`, `practices`).
+        // evaluates them (`findings`, `practices`).
         DerivedKind::Findings { .. } | DerivedKind::Practices { .. } => Ok(vec![Derived::failed(
             "no-result",
             "this measure is computed over the finding lifecycle or the catalogue's assets, which this evaluation was not given".into(),

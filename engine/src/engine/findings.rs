@@ -13,7 +13,7 @@ use smm_catalogue::derived::{DerivedDefinition, DerivedKind};
 use super::run::STORE_PATIENCE;
 use super::{Engine, EngineError};
 use crate::derived::Derived;
-use crate::lifecycle::statistics::{self, Params};
+use crate::derived::findings::{self as statistics, Params};
 use crate::lifecycle::{FindingLedger, Observed, Period, Tracked};
 use crate::measurement::Measurement;
 

@@ -21,8 +21,6 @@
 //! - The ledger lives in the embedded store, whatever backend keeps the
 //!   measurements, next to the scheduler's state.
 
-pub mod statistics;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use smm_catalogue::StoreError;

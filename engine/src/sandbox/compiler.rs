@@ -33,10 +33,6 @@ use super::InspectError;
 /// The hidden subcommand of `smm` that runs the child's side.
 pub const CHILD_COMMAND: &str = "__compile-component";
 
-/// The default memory bound of one compilation. A measure built with the
-/// SDK compiles in well under 100 MiB.
-pub const DEFAULT_MEMORY_BYTES: u64 = 1 << 30;
-
 /// Exit code of the child when wasmtime refused the component.
 const INVALID: u8 = 2;
 

@@ -38,9 +38,7 @@ use wasmtime::{
 };
 
 pub use cache::ArtifactLedger;
-pub use compiler::{
-    CHILD_COMMAND, DEFAULT_MEMORY_BYTES as DEFAULT_COMPILE_MEMORY_BYTES, Isolation, child_main,
-};
+pub use compiler::{CHILD_COMMAND, Isolation, child_main};
 pub use failure::Failure;
 pub use limits::Limits;
 

@@ -3,8 +3,9 @@
 //! instances in scope, taken at one instant `t` (open findings) or over a
 //! window `(t − window, t]` (fixes and openings).
 //!
-//! Pure: the periods and the scanning instances' tiers in, a
-//! [`Derived`] out; the engine fetches them ([`crate::Engine`]).
+//! Pure: the periods (from the lifecycle's ledger) and the scanning
+//! instances' tiers in, a [`Derived`] out; the engine fetches them
+//! ([`crate::Engine`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,8 +13,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use smm_catalogue::derived::FindingStatistic;
 
-use super::Period;
-use crate::derived::Derived;
+use super::Derived;
+use crate::lifecycle::Period;
 
 /// SLA in days per severity, when the definition sets none.
 pub const DEFAULT_SLA_DAYS: [(&str, u64); 4] =
