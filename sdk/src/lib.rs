@@ -73,6 +73,9 @@ pub struct Measurement {
     pub value: Option<f64>,
     pub text: Option<String>,
     pub details: Option<serde_json::Value>,
+    /// Details already serialized (a JSON object), which win over
+    /// `details`: see [`Measurement::with_details_json`].
+    pub details_json: Option<String>,
     pub observed_at_ms: Option<i64>,
 }
 
@@ -83,6 +86,7 @@ impl Measurement {
             value: Some(value),
             text: None,
             details: None,
+            details_json: None,
             observed_at_ms: None,
         }
     }
@@ -93,6 +97,7 @@ impl Measurement {
             value: None,
             text: Some(text.into()),
             details: None,
+            details_json: None,
             observed_at_ms: None,
         }
     }
@@ -100,6 +105,14 @@ impl Measurement {
     /// Attach a structured breakdown (a JSON object).
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
         self.details = Some(details);
+        self
+    }
+
+    /// Attach a breakdown already serialized as a JSON object: for large
+    /// details (a findings list), written straight from typed data without
+    /// a `serde_json::Value` in between. The host checks it is an object.
+    pub fn with_details_json(mut self, details: String) -> Self {
+        self.details_json = Some(details);
         self
     }
 
@@ -221,7 +234,7 @@ pub fn __collect<M: Measure>(config: String) -> Result<wit::Measurement, wit::Er
         Ok(m) => Ok(wit::Measurement {
             value: m.value,
             text: m.text,
-            details: m.details.map(|d| d.to_string()),
+            details: m.details_json.or_else(|| m.details.map(|d| d.to_string())),
             observed_at: m.observed_at_ms,
         }),
         Err(Error::Config(m)) => Err(wit::Error::Config(m)),

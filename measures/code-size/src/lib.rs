@@ -42,9 +42,9 @@ impl Measure for CodeSize {
         let summary = smm_reports::code_size::count(std::path::Path::new(&config.path))
             .map_err(|e| Error::input(e.to_string()))?;
         let details = summary
-            .details()
+            .details_json()
             .map_err(|e| Error::internal(format!("details: {e}")))?;
-        Ok(Measurement::value(summary.value()).with_details(details))
+        Ok(Measurement::value(summary.value()).with_details_json(details))
     }
 }
 

@@ -19,11 +19,51 @@ pub trait Report: Serialize {
     /// The details a measure returns: the summary, with its findings
     /// listed under `findings` when it has any (the engine takes them out
     /// of what it stores).
-    fn details(&self) -> Result<Value, serde_json::Error> {
-        let mut details = serde_json::to_value(self)?;
-        if !self.findings().is_empty() {
-            details["findings"] = serde_json::to_value(self.findings())?;
+    fn details(&self) -> Result<Value, serde_json::Error>
+    where
+        Self: Sized,
+    {
+        serde_json::from_str(&self.details_json()?)
+    }
+
+    /// [`Report::details`] serialized, written straight from the summary
+    /// and its findings (a large list costs no `Value` tree).
+    fn details_json(&self) -> Result<String, serde_json::Error>
+    where
+        Self: Sized,
+    {
+        #[derive(Serialize)]
+        struct WithFindings<'a, S: Serialize> {
+            #[serde(flatten)]
+            summary: &'a S,
+            #[serde(skip_serializing_if = "<[Finding]>::is_empty")]
+            findings: &'a [Finding],
         }
-        Ok(details)
+        serde_json::to_string(&WithFindings {
+            summary: self,
+            findings: self.findings(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_hold_the_summary_and_its_findings() {
+        let doc = br#"{"SchemaVersion": 2, "Results": [{"Target": "t", "Vulnerabilities": [
+            {"VulnerabilityID": "CVE-1", "PkgName": "a", "InstalledVersion": "1", "Severity": "HIGH"}]}]}"#;
+        let summary = crate::trivy::read(&doc[..]).unwrap();
+        let details: Value = serde_json::from_str(&summary.details_json().unwrap()).unwrap();
+        assert_eq!(details["vulnerabilities"], 1);
+        assert_eq!(details["findings"][0]["fingerprint"], "CVE-1|a|1");
+        assert_eq!(details["findings"][0]["severity"], "high");
+        assert_eq!(summary.details().unwrap(), details);
+        // A quality report has no findings key.
+        let lcov =
+            crate::coverage::read(&b"SF:a.c\nDA:1,1\nDA:2,0\nLF:2\nLH:1\nend_of_record\n"[..])
+                .unwrap();
+        assert!(lcov.details().unwrap().get("findings").is_none());
     }
 }

@@ -33,9 +33,9 @@ impl Measure for TrivyVulnerabilities {
             .map_err(|e| Error::input(format!("{}: {e}", config.path)))?;
         // Findings, if any, go to the engine's finding lifecycle.
         let details = summary
-            .details()
+            .details_json()
             .map_err(|e| Error::internal(format!("details: {e}")))?;
-        Ok(Measurement::value(summary.value()).with_details(details))
+        Ok(Measurement::value(summary.value()).with_details_json(details))
     }
 }
 

@@ -120,6 +120,7 @@ impl Measure for Probe {
                 value: None,
                 text: None,
                 details: None,
+                details_json: None,
                 observed_at_ms: None,
             }),
             Behaviour::NotANumber => Ok(Measurement::value(f64::NAN)),
