@@ -657,6 +657,20 @@ fn successive_scans_give_first_seen_fixed_and_reopened() {
             .fails(&["findings", "nope"])
             .contains("no instance nope")
     );
+    // A clean scan fixes everything still open.
+    let clean = without(&real, &all.iter().map(String::as_str).collect::<Vec<_>>());
+    std::fs::write(&path, serde_json::to_vec(&clean).unwrap()).unwrap();
+    let out = at.smm.ok(&["run", "web-image"]);
+    assert!(
+        out.contains(&format!(
+            "findings: 0 open (0 new, 0 reopened), {open_now} fixed"
+        )),
+        "{out}"
+    );
+    let open = at
+        .smm
+        .json_lines(&["findings", "web-image", "--open", "--json"]);
+    assert_eq!(open.as_array().unwrap().len(), 0, "{open}");
 }
 
 #[test]

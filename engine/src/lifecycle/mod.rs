@@ -108,6 +108,41 @@ pub struct Listed {
     pub epss: Option<f64>,
 }
 
+/// Read a plugin's `details.findings` (raw JSON): `null` is no list; a
+/// list is read typed and refused as soon as it holds more than
+/// [`MAX_FINDINGS`] (no larger list is ever built).
+pub fn read_listed(raw: &str) -> Result<Option<Vec<Listed>>, String> {
+    struct Bounded;
+    impl<'de> serde::de::Visitor<'de> for Bounded {
+        type Value = Vec<Listed>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of findings")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(f) = seq.next_element::<Listed>()? {
+                if out.len() == MAX_FINDINGS {
+                    return Err(serde::de::Error::custom(format!(
+                        "more than the {MAX_FINDINGS} findings accepted"
+                    )));
+                }
+                out.push(f);
+            }
+            Ok(out)
+        }
+    }
+    if raw.trim() == "null" {
+        return Ok(None);
+    }
+    let mut de = serde_json::Deserializer::from_str(raw);
+    serde::Deserializer::deserialize_seq(&mut de, Bounded)
+        .map(Some)
+        .map_err(|e| format!("details.findings must be a list of findings: {e}"))
+}
+
 /// Check what a plugin listed: at most [`MAX_FINDINGS`], each fingerprint
 /// 1 to [`MAX_FINGERPRINT`] bytes, each severity known (absent:
 /// `unknown`), an EPSS outside 0–1 dropped.

@@ -534,35 +534,56 @@ fn classify(ended: Ended, store: &Store<Host>, limits: &Limits) -> Failure {
     }
 }
 
-/// Most bytes of details a plugin may return when they list findings: the
-/// list has its own limit (`lifecycle::MAX_FINDINGS`), the rest of the
-/// details the output limit.
-const MAX_DETAILS_WITH_FINDINGS: u64 = 48 << 20;
+/// Most bytes of details a plugin may return when they list findings at
+/// their top level: the list has its own limit (`lifecycle::MAX_FINDINGS`
+/// findings of at most `lifecycle::MAX_FINGERPRINT` bytes), the rest of
+/// the details the output limit.
+const MAX_DETAILS_WITH_FINDINGS: u64 = 32 << 20;
 
-/// Details as a plugin returns them: the findings typed, the rest as is.
-#[derive(serde::Deserialize)]
-struct DetailsWire {
-    #[serde(default)]
-    findings: Option<Vec<crate::lifecycle::Listed>>,
-    #[serde(flatten)]
-    rest: serde_json::Map<String, Value>,
+/// A JSON object's top-level fields as raw JSON, in order (duplicates
+/// kept: the last one wins, as for a `Map`).
+struct RawObject<'a>(Vec<(String, &'a serde_json::value::RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for RawObject<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = RawObject<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(entry) =
+                    map.next_entry::<String, &'de serde_json::value::RawValue>()?
+                {
+                    fields.push(entry);
+                }
+                Ok(RawObject(fields))
+            }
+        }
+        d.deserialize_map(Fields)
+    }
 }
 
 /// Check a plugin's measurement against the contract of the WIT world.
+///
+/// Details are first read as raw JSON per top-level key (no tree is built
+/// for them yet): a top-level `findings` list is taken out and read typed,
+/// bounded in count; what remains is what gets stored, and it must fit the
+/// output limit before it is parsed.
 fn validate(m: bindings::Measurement, limits: &Limits) -> Result<Collected, Failure> {
     let text_size = m.text.as_ref().map_or(0, String::len) as u64;
-    let size = text_size + m.details.as_ref().map_or(0, String::len) as u64;
-    let lists_findings = m
-        .details
-        .as_deref()
-        .is_some_and(|d| d.contains("\"findings\""));
-    let cap = if lists_findings {
-        limits.output_bytes.max(MAX_DETAILS_WITH_FINDINGS)
-    } else {
-        limits.output_bytes
+    let raw_size = text_size + m.details.as_ref().map_or(0, String::len) as u64;
+    let too_large = |size: u64| Failure::OutputTooLarge {
+        size,
+        limit: limits.output_bytes,
     };
-    if size > cap {
-        return Err(Failure::OutputTooLarge { size, limit: cap });
+    if raw_size > limits.output_bytes.max(MAX_DETAILS_WITH_FINDINGS) {
+        return Err(too_large(raw_size));
     }
     if m.value.is_none() && m.text.is_none() {
         return Err(Failure::InvalidOutput(
@@ -576,40 +597,55 @@ fn validate(m: bindings::Measurement, limits: &Limits) -> Result<Collected, Fail
             "the value {v} is not a finite number"
         )));
     }
-    let (details, findings) = match m.details {
-        None => (None, None),
-        Some(d) if !d.trim_start().starts_with('{') => {
-            return match serde_json::from_str::<Value>(&d) {
-                Ok(_) => Err(Failure::InvalidOutput(
-                    "details must be a JSON object".into(),
-                )),
-                Err(e) => Err(Failure::InvalidOutput(format!("details are not JSON: {e}"))),
-            };
+    let (details, findings) = match &m.details {
+        None => {
+            if raw_size > limits.output_bytes {
+                return Err(too_large(raw_size));
+            }
+            (None, None)
         }
-        Some(d) => match serde_json::from_str::<DetailsWire>(&d) {
-            Ok(wire) => {
-                let findings = wire
-                    .findings
-                    .map(crate::lifecycle::check)
-                    .transpose()
-                    .map_err(Failure::InvalidOutput)?;
-                let rest = Value::Object(wire.rest);
-                if findings.is_some() {
-                    // The output limit applies to what is stored.
-                    let size = text_size + rest.to_string().len() as u64;
-                    if size > limits.output_bytes {
-                        return Err(Failure::OutputTooLarge {
-                            size,
-                            limit: limits.output_bytes,
+        Some(d) => {
+            let mut fields: Vec<(String, &serde_json::value::RawValue)> =
+                match serde_json::from_str::<RawObject<'_>>(d) {
+                    Ok(RawObject(fields)) => fields,
+                    Err(_) => {
+                        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(d) {
+                            Ok(_) => Failure::InvalidOutput("details must be a JSON object".into()),
+                            Err(e) => Failure::InvalidOutput(format!("details are not JSON: {e}")),
                         });
                     }
+                };
+            let findings = match fields.iter().rposition(|(k, _)| k == "findings") {
+                Some(i) => {
+                    let (_, raw) = fields.remove(i);
+                    fields.retain(|(k, _)| k != "findings");
+                    crate::lifecycle::read_listed(raw.get())
+                        .map_err(Failure::InvalidOutput)?
+                        .map(crate::lifecycle::check)
+                        .transpose()
+                        .map_err(Failure::InvalidOutput)?
                 }
-                (Some(rest), findings)
+                None => None,
+            };
+            // What is stored must fit the output limit (a findings list
+            // only buys room for itself).
+            let stored: u64 = text_size
+                + 2
+                + fields
+                    .iter()
+                    .map(|(k, v)| (k.len() + v.get().len() + 4) as u64)
+                    .sum::<u64>();
+            if stored > limits.output_bytes {
+                return Err(too_large(stored));
             }
-            Err(e) => {
-                return Err(Failure::InvalidOutput(format!("details are not JSON: {e}")));
+            let mut rest = serde_json::Map::new();
+            for (k, v) in fields {
+                let v: Value = serde_json::from_str(v.get())
+                    .map_err(|e| Failure::InvalidOutput(format!("details are not JSON: {e}")))?;
+                rest.insert(k, v);
             }
-        },
+            (Some(Value::Object(rest)), findings)
+        }
     };
     let observed_at = match m.observed_at {
         None => None,
@@ -784,11 +820,48 @@ mod tests {
             validate(plugin(Some(1.0), None, Some(&padded)), &small),
             Err(Failure::OutputTooLarge { limit: 64, .. })
         ));
+        // Mentioning findings buys no room: only a top-level list does.
+        let blob = "x".repeat(100);
+        for sneaky in [
+            format!(r#"{{"findings":null,"blob":"{blob}"}}"#),
+            format!(r#"{{"note":"findings","blob":"{blob}"}}"#),
+            format!(r#"{{"findings":[],"blob":"{blob}"}}"#),
+        ] {
+            assert!(
+                matches!(
+                    validate(plugin(Some(1.0), None, Some(&sneaky)), &small),
+                    Err(Failure::OutputTooLarge { limit: 64, .. })
+                ),
+                "{sneaky}"
+            );
+        }
         // A bad list is the plugin's invalid output, named.
         let bad = r#"{"findings":[{"fingerprint":"a","severity":"dire"}]}"#;
         assert!(matches!(
             validate(plugin(Some(1.0), None, Some(bad)), &Limits::default()),
             Err(Failure::InvalidOutput(ref m)) if m.contains("details.findings[0]")
         ));
+        let bad = r#"{"findings":12}"#;
+        assert!(matches!(
+            validate(plugin(Some(1.0), None, Some(bad)), &Limits::default()),
+            Err(Failure::InvalidOutput(ref m)) if m.contains("must be a list of findings")
+        ));
+        // A list longer than the limit is refused while it is read.
+        let one = r#"{"fingerprint":"f"}"#;
+        let long = format!(
+            r#"{{"findings":[{}]}}"#,
+            vec![one; crate::lifecycle::MAX_FINDINGS + 1].join(",")
+        );
+        assert!(matches!(
+            validate(plugin(Some(1.0), None, Some(&long)), &Limits::default()),
+            Err(Failure::InvalidOutput(ref m)) if m.contains("more than the 200000")
+        ));
+        // Not an object, not JSON.
+        for (bad, want) in [("[1]", "must be a JSON object"), ("{", "not JSON")] {
+            assert!(matches!(
+                validate(plugin(Some(1.0), None, Some(bad)), &Limits::default()),
+                Err(Failure::InvalidOutput(ref m)) if m.contains(want)
+            ));
+        }
     }
 }

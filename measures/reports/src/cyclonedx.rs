@@ -24,8 +24,9 @@
 //!   included (not `metadata.component`, the BOM's subject);
 //! - `spec_version`: `specVersion` as written (empty when absent).
 //!
-//! Findings: one per vulnerability (suppressed ones included: their state
-//! is in the details), fingerprint `id|refs`, where `id` is the
+//! Findings: one per open vulnerability (a suppressed one has nothing left
+//! to do: for the lifecycle, suppressing it fixes it, as in SARIF),
+//! fingerprint `id|refs`, where `id` is the
 //! vulnerability's `id` (else its `bom-ref`) and `refs` its `affects[].ref`
 //! sorted, deduplicated and joined with `,`; severity as in `by_severity`.
 //! CycloneDX has no fix, KEV or EPSS field: those stay unset.
@@ -83,8 +84,8 @@ impl crate::Report for Summary {
         self.vulnerabilities as f64
     }
 
-    fn findings(&self) -> &[Finding] {
-        &self.findings
+    fn findings(&self) -> Option<&[Finding]> {
+        Some(&self.findings)
     }
 }
 
@@ -136,6 +137,9 @@ pub fn read(input: impl Read) -> Result<Summary, ReportError> {
             summary.open += 1;
         }
 
+        if SUPPRESSED.contains(&state) {
+            continue; // nothing left to do: as good as fixed for the lifecycle
+        }
         let mut refs: Vec<&str> = v.affects.iter().map(|a| a.reference.as_str()).collect();
         refs.sort_unstable();
         refs.dedup();
@@ -314,7 +318,8 @@ mod tests {
             match state {
                 "exploitable" | "in_triage" | "none" => e.open += 1,
                 "not_affected" | "false_positive" | "resolved" | "resolved_with_pedigree" => {
-                    e.suppressed += 1
+                    e.suppressed += 1;
+                    continue; // not a finding to follow: nothing left to do
                 }
                 other => panic!("state {other} in a fixture"),
             }
@@ -387,6 +392,14 @@ mod tests {
         assert_eq!(s.by_severity.total(), 1);
         assert_eq!(s.by_analysis_state["not_affected"], 1);
         assert_eq!((s.open, s.suppressed), (0, 1));
+        // Not affected: nothing to follow.
+        assert!(s.findings.is_empty());
+        // The same vulnerability still under triage is followed, with its
+        // fingerprint: id and affected ref.
+        let doc: Value = serde_json::from_slice(&bytes).unwrap();
+        let mut triage = doc.clone();
+        triage["vulnerabilities"][0]["analysis"]["state"] = json!("in_triage");
+        let s = read(triage.to_string().as_bytes()).unwrap();
         assert_eq!(s.findings.len(), 1);
         assert_eq!(
             s.findings[0].fingerprint,
@@ -494,7 +507,8 @@ mod tests {
                 ("under_review", 1),
             ]
         );
-        assert_eq!(s.findings.len(), 10, "suppressed ones are findings too");
+        // Open ones only (the unknown state under_review counts as open).
+        assert_eq!(s.findings.len(), 6, "suppressed ones are not followed");
     }
 
     #[test]

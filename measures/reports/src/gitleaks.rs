@@ -59,8 +59,8 @@ impl crate::Report for Summary {
         self.secrets as f64
     }
 
-    fn findings(&self) -> &[Finding] {
-        &self.findings
+    fn findings(&self) -> Option<&[Finding]> {
+        Some(&self.findings)
     }
 }
 

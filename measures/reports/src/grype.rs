@@ -79,8 +79,8 @@ impl crate::Report for Summary {
         self.matches as f64
     }
 
-    fn findings(&self) -> &[Finding] {
-        &self.findings
+    fn findings(&self) -> Option<&[Finding]> {
+        Some(&self.findings)
     }
 }
 

@@ -30,7 +30,7 @@ mod testing;
 pub mod trivy;
 
 pub use error::ReportError;
-pub use finding::Finding;
+pub use finding::{Finding, MAX_FINGERPRINT, bounded_fingerprint, fnv1a};
 pub use json::from_json;
 pub use report::Report;
 pub use severity::{BySeverity, Severity};

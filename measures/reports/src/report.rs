@@ -11,14 +11,16 @@ pub trait Report: Serialize {
     /// The number a user expects on the dashboard.
     fn value(&self) -> f64;
 
-    /// The findings, one per fingerprint (none for quality reports).
-    fn findings(&self) -> &[Finding] {
-        &[]
+    /// The findings, one per fingerprint, for a security report (an
+    /// empty list included: a clean scan fixes everything that was open);
+    /// `None` for a quality report, which has no findings to follow.
+    fn findings(&self) -> Option<&[Finding]> {
+        None
     }
 
     /// The details a measure returns: the summary, with its findings
-    /// listed under `findings` when it has any (the engine takes them out
-    /// of what it stores).
+    /// listed under `findings` for a security report (the engine takes
+    /// them out of what it stores).
     fn details(&self) -> Result<Value, serde_json::Error>
     where
         Self: Sized,
@@ -36,8 +38,8 @@ pub trait Report: Serialize {
         struct WithFindings<'a, S: Serialize> {
             #[serde(flatten)]
             summary: &'a S,
-            #[serde(skip_serializing_if = "<[Finding]>::is_empty")]
-            findings: &'a [Finding],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            findings: Option<&'a [Finding]>,
         }
         serde_json::to_string(&WithFindings {
             summary: self,
@@ -60,6 +62,9 @@ mod tests {
         assert_eq!(details["findings"][0]["fingerprint"], "CVE-1|a|1");
         assert_eq!(details["findings"][0]["severity"], "high");
         assert_eq!(summary.details().unwrap(), details);
+        // A clean scan lists no finding, and says so.
+        let clean = crate::trivy::read(&br#"{"SchemaVersion": 2, "Results": []}"#[..]).unwrap();
+        assert_eq!(clean.details().unwrap()["findings"], serde_json::json!([]));
         // A quality report has no findings key.
         let lcov =
             crate::coverage::read(&b"SF:a.c\nDA:1,1\nDA:2,0\nLF:2\nLH:1\nend_of_record\n"[..])

@@ -68,8 +68,8 @@ impl crate::Report for Summary {
         self.vulnerabilities as f64
     }
 
-    fn findings(&self) -> &[Finding] {
-        &self.findings
+    fn findings(&self) -> Option<&[Finding]> {
+        Some(&self.findings)
     }
 }
 

@@ -33,7 +33,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Value, json};
-use smm_reports::{BySeverity, Finding, Severity, Tally};
+use smm_reports::{BySeverity, Finding, Severity, Tally, bounded_fingerprint, fnv1a};
 use smm_sdk::{Error, Kind, Measure, Measurement, Metadata, ReportConfig, Scale};
 
 /// Counts taken from one SARIF log.
@@ -50,6 +50,9 @@ pub struct Counts {
     /// One per fingerprint over the counted results, in the order first
     /// seen.
     pub findings: Vec<Finding>,
+    /// A run did not analyse (no `results`): the findings are not the
+    /// whole set, so they are not listed for the lifecycle.
+    pub incomplete: bool,
 }
 
 const LEVELS: [&str; 4] = ["error", "warning", "note", "none"];
@@ -84,7 +87,10 @@ pub fn count(log: &Value) -> Result<Counts, String> {
             .map(Vec::as_slice)
             .unwrap_or_default();
         let Some(results) = run.get("results") else {
-            continue; // absent `results`: the tool did not run the analysis (§3.14.23)
+            // Absent `results`: the tool did not run the analysis
+            // (§3.14.23); the log says nothing of what is fixed.
+            counts.incomplete = true;
+            continue;
         };
         let results = results
             .as_array()
@@ -120,9 +126,6 @@ pub fn count(log: &Value) -> Result<Counts, String> {
     Ok(counts)
 }
 
-/// Longest fingerprint the engine accepts, in bytes.
-const MAX_FINGERPRINT: usize = 512;
-
 /// A result's fingerprint (see the module documentation).
 fn fingerprint(tool: &str, result: &Value, rule_id: &str) -> String {
     let given =
@@ -145,7 +148,7 @@ fn fingerprint(tool: &str, result: &Value, rule_id: &str) -> String {
             .unwrap_or_default();
         format!("{rule_id}|{uri}:{line}|{:016x}", fnv1a(message.as_bytes()))
     });
-    shortened(format!("{tool}|{body}"))
+    bounded_fingerprint(format!("{tool}|{body}"))
 }
 
 /// A non-empty fingerprint map's entries sorted by key, as `key=value`
@@ -162,29 +165,6 @@ fn joined(map: Option<&Value>) -> Option<String> {
         })
         .collect();
     Some(entries.join(";"))
-}
-
-/// At most [`MAX_FINGERPRINT`] bytes: a longer fingerprint keeps its head
-/// and replaces the rest by `#` and the rest's hash.
-fn shortened(mut fingerprint: String) -> String {
-    if fingerprint.len() <= MAX_FINGERPRINT {
-        return fingerprint;
-    }
-    let mut cut = MAX_FINGERPRINT - 17; // `#` and 16 hex digits
-    while !fingerprint.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let tail = fnv1a(&fingerprint.as_bytes()[cut..]);
-    fingerprint.truncate(cut);
-    fingerprint.push_str(&format!("#{tail:016x}"));
-    fingerprint
-}
-
-/// 64-bit FNV-1a.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 /// Suppressed: at least one suppression, none under review or rejected.
@@ -286,9 +266,12 @@ impl Measure for SarifFindings {
             "by_tool": counts.by_tool,
         });
         // The findings go to the engine's finding lifecycle (first seen,
-        // fixed, reopened), not into the stored details.
-        details["findings"] = serde_json::to_value(&counts.findings)
-            .map_err(|e| Error::internal(format!("findings: {e}")))?;
+        // fixed, reopened), not into the stored details; unless a run did
+        // not analyse, when absence would wrongly read as fixed.
+        if !counts.incomplete {
+            details["findings"] = serde_json::to_value(&counts.findings)
+                .map_err(|e| Error::internal(format!("findings: {e}")))?;
+        }
         Ok(Measurement::value(counts.total as f64).with_details(details))
     }
 }
@@ -298,6 +281,7 @@ smm_sdk::export_measure!(SarifFindings);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use smm_reports::MAX_FINGERPRINT;
 
     fn fixture(name: &str) -> Option<Value> {
         let path = concat!(
@@ -654,6 +638,19 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn a_run_that_did_not_analyse_makes_the_findings_incomplete() {
+        let log = json!({"version": "2.1.0", "runs": [
+            {"tool": {"driver": {"name": "a"}}, "results": [{"ruleId": "R", "message": {"text": "m"}}]},
+            {"tool": {"driver": {"name": "b"}}}
+        ]});
+        let c = count(&log).unwrap();
+        assert!(c.incomplete);
+        assert_eq!(c.total, 1);
+        let ran = json!({"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "a"}}, "results": []}]});
+        assert!(!count(&ran).unwrap().incomplete);
     }
 
     #[test]
