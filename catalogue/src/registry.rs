@@ -247,8 +247,18 @@ impl<S: CatalogueStore> Catalogue<S> {
                 reason,
             }
         })?;
-        let violations = schema.violations(&spec.config);
+        let mut violations = schema.violations(&spec.config);
         if !violations.is_empty() {
+            // A violation's message may quote the value: never a secret's.
+            let secrets = crate::secrets::pointers(&record.metadata.config_schema, &spec.config);
+            for v in &mut violations {
+                if secrets
+                    .iter()
+                    .any(|s| v.pointer == *s || v.pointer.starts_with(&format!("{s}/")))
+                {
+                    v.message = "is not valid (a secret field: its value is not shown)".into();
+                }
+            }
             return Err(CatalogueError::InvalidConfig {
                 instance: spec.name,
                 measure: record.reference(),
@@ -388,10 +398,16 @@ mod tests {
             let mut all = self.instances.borrow_mut();
             match all.iter_mut().find(|i| i.name == instance.name) {
                 Some(i) => {
-                    self.history.borrow_mut().push(InstanceRevision {
-                        replaced_at: Utc::now(),
-                        instance: i.clone(),
-                    });
+                    if (Instance {
+                        paused: instance.paused,
+                        ..i.clone()
+                    }) != *instance
+                    {
+                        self.history.borrow_mut().push(InstanceRevision {
+                            replaced_at: Utc::now(),
+                            instance: i.clone(),
+                        });
+                    }
                     *i = instance.clone();
                     Ok(true)
                 }
@@ -614,9 +630,9 @@ mod tests {
         c.update_instance(good).unwrap();
         let history = c.instance_history("a").unwrap();
         let configs: Vec<_> = history.iter().map(|r| r.instance.config.clone()).collect();
-        // Pausing, then the configuration change.
-        assert_eq!(configs, vec![json!({"path": "/x"}), json!({"path": "/x"})]);
-        assert!(!history[0].instance.paused && history[1].instance.paused);
+        // The configuration change only: pausing is not a revision.
+        assert_eq!(configs, vec![json!({"path": "/x"})]);
+        assert!(history[0].instance.paused);
         assert!(matches!(
             c.update_instance(spec("nope", "m", json!({"path": "/x"}))),
             Err(CatalogueError::UnknownInstance(_))
@@ -628,6 +644,22 @@ mod tests {
             c.instance_history("a").unwrap().is_empty(),
             "a new instance, a new history"
         );
+    }
+
+    #[test]
+    fn a_secret_that_breaks_the_schema_is_not_echoed() {
+        let c = Catalogue::new(Memory::default());
+        let mut m = meta("1.0.0");
+        m.config_schema = json!({"type": "object", "properties": {
+            "token": {"type": "string", "pattern": "^ghp_", "writeOnly": true}
+        }});
+        c.register_component(m, "aa", b"x").unwrap();
+        let err = c
+            .create_instance(spec("a", "m", json!({"token": "hunter2-secret"})))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/token") && err.contains("not shown"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

@@ -60,8 +60,8 @@ pub trait CatalogueStore {
     fn instance(&self, name: &str) -> Result<Option<Instance>, StoreError>;
     fn list_instances(&self) -> Result<Vec<Instance>, StoreError>;
     /// Replace a stored instance, keeping what it replaces in the
-    /// instance's history, in one transaction; `Ok(false)` when there is
-    /// none of that name.
+    /// instance's history (unless only its paused state changed), in one
+    /// transaction; `Ok(false)` when there is none of that name.
     fn update_instance(&self, instance: &Instance) -> Result<bool, StoreError>;
     /// What updates replaced, oldest first.
     fn instance_history(&self, name: &str) -> Result<Vec<InstanceRevision>, StoreError>;

@@ -166,9 +166,15 @@ impl Engine {
             let Some(asset) = i.labels.get(params.asset_label).filter(|_| in_scope) else {
                 continue;
             };
+            // The most critical tier wins: the lowest number ("2" < "10").
+            let rank = |t: &Option<String>| {
+                t.as_deref()
+                    .and_then(|t| t.parse::<u64>().ok())
+                    .unwrap_or(u64::MAX)
+            };
             let tier = i.labels.get("tier").cloned();
             let entry = assets.entry(asset.clone()).or_insert(None);
-            if tier.is_some() && (entry.is_none() || tier < *entry) {
+            if tier.is_some() && (entry.is_none() || rank(&tier) < rank(entry)) {
                 *entry = tier;
             }
         }

@@ -4,9 +4,10 @@
 //! a compilation cannot be interrupted: a hostile component could make the
 //! engine allocate gigabytes, or keep a thread busy long after its caller
 //! gave up. So the `smm` command compiles in a child process of its own
-//! (`smm __compile-component <bytes>`): the child caps its data segment
-//! (`RLIMIT_DATA`) before reading the component, and the parent kills it at
-//! the deadline.
+//! (`smm __compile-component <bytes> <seconds>`): the child caps its data
+//! segment (`RLIMIT_DATA`) and CPU time (`RLIMIT_CPU`) and dies with its
+//! parent before reading the component, and the parent kills it at the
+//! deadline.
 //!
 //! Invariants:
 //! - With [`Isolation`], no compilation runs in the engine's process: an
@@ -55,6 +56,7 @@ pub(crate) async fn in_child(
     let mut child = tokio::process::Command::new(&isolation.exe)
         .arg(CHILD_COMMAND)
         .arg(isolation.memory_bytes.to_string())
+        .arg(deadline.as_secs().max(1).to_string())
         .env_clear()
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -62,7 +64,7 @@ pub(crate) async fn in_child(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| {
-            InspectError::Invalid(format!(
+            InspectError::Compiler(format!(
                 "cannot start the compiler process {}: {e}",
                 isolation.exe.display()
             ))
@@ -77,7 +79,7 @@ pub(crate) async fn in_child(
     let output = match tokio::time::timeout(deadline, run).await {
         Ok(Ok(output)) => output,
         Ok(Err(e)) => {
-            return Err(InspectError::Invalid(format!(
+            return Err(InspectError::Compiler(format!(
                 "the compiler process failed: {e}"
             )));
         }
@@ -93,15 +95,27 @@ pub(crate) async fn in_child(
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     let message = smm_catalogue::text::shorten(stderr.trim(), 2048);
+    // wasmtime refused the component: its words may quote the component,
+    // so they are looked at for nothing else.
+    if output.status.code() == Some(INVALID.into()) {
+        return Err(InspectError::Invalid(message));
+    }
     if out_of_memory(&stderr) {
         return Err(InspectError::Invalid(format!(
             "compiling the component needed more than {mib} MiB of memory (the compile memory bound, SMM_COMPILE_MEMORY_MIB)"
         )));
     }
-    if output.status.code() == Some(INVALID.into()) {
-        return Err(InspectError::Invalid(message));
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        // Its CPU limit (the deadline) ran out.
+        if output.status.signal() == Some(rustix::process::Signal::XCPU.as_raw()) {
+            return Err(InspectError::Invalid(format!(
+                "compiling the component took longer than {deadline:?} of CPU"
+            )));
+        }
     }
-    Err(InspectError::Invalid(format!(
+    Err(InspectError::Compiler(format!(
         "the compiler process ended with {}: {message}",
         output.status
     )))
@@ -115,18 +129,23 @@ fn out_of_memory(stderr: &str) -> bool {
         || stderr.contains("Cannot allocate memory")
 }
 
-/// The child's side: cap memory, read a component on stdin, write its
-/// compiled artifact on stdout. Exit 2 when wasmtime refuses it.
-pub fn child_main(memory_bytes: &str) -> ExitCode {
+/// The child's side: cap memory and CPU time, die with the parent, read a
+/// component on stdin, write its compiled artifact on stdout. Exit 2 when
+/// wasmtime refuses it.
+pub fn child_main(memory_bytes: &str, cpu_seconds: &str) -> ExitCode {
     let fail = |message: String| {
         eprintln!("{message}");
         ExitCode::FAILURE
     };
-    let Ok(memory_bytes) = memory_bytes.parse::<u64>() else {
-        return fail(format!("memory bound {memory_bytes:?} is not a number"));
+    let (Ok(memory_bytes), Ok(cpu_seconds)) =
+        (memory_bytes.parse::<u64>(), cpu_seconds.parse::<u64>())
+    else {
+        return fail(format!(
+            "bounds {memory_bytes:?} bytes and {cpu_seconds:?} s are not numbers"
+        ));
     };
-    if let Err(e) = limit_memory(memory_bytes) {
-        return fail(format!("cannot bound the compiler's memory: {e}"));
+    if let Err(e) = limit(memory_bytes, cpu_seconds) {
+        return fail(format!("cannot bound the compiler: {e}"));
     }
     let mut wasm = Vec::new();
     if let Err(e) = std::io::stdin().read_to_end(&mut wasm) {
@@ -148,19 +167,24 @@ pub fn child_main(memory_bytes: &str) -> ExitCode {
     }
 }
 
+/// RLIMIT_DATA (memory), RLIMIT_CPU (the deadline, should the parent be
+/// gone), and death with the parent.
 #[cfg(target_os = "linux")]
-fn limit_memory(bytes: u64) -> std::io::Result<()> {
-    use rustix::process::{Resource, Rlimit, setrlimit};
-    let limit = Rlimit {
-        current: Some(bytes),
-        maximum: Some(bytes),
+fn limit(bytes: u64, cpu_seconds: u64) -> std::io::Result<()> {
+    use rustix::process::{Resource, Rlimit, Signal, set_parent_process_death_signal, setrlimit};
+    let bound = |n: u64, hard: u64| Rlimit {
+        current: Some(n),
+        maximum: Some(hard),
     };
-    setrlimit(Resource::Data, limit).map_err(std::io::Error::from)
+    setrlimit(Resource::Data, bound(bytes, bytes)).map_err(std::io::Error::from)?;
+    setrlimit(Resource::Cpu, bound(cpu_seconds, cpu_seconds + 1)).map_err(std::io::Error::from)?;
+    set_parent_process_death_signal(Some(Signal::KILL)).map_err(std::io::Error::from)
 }
 
 #[cfg(not(target_os = "linux"))]
-fn limit_memory(_bytes: u64) -> std::io::Result<()> {
-    // Elsewhere the child still bounds the time and keeps a failure out of
-    // the engine's process; the memory bound is Linux's RLIMIT_DATA.
+fn limit(_bytes: u64, _cpu_seconds: u64) -> std::io::Result<()> {
+    // Elsewhere the child still bounds the time (the parent kills it) and
+    // keeps a failure out of the engine's process; the memory bound is
+    // Linux's RLIMIT_DATA.
     Ok(())
 }

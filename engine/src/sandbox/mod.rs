@@ -105,6 +105,9 @@ pub enum InspectError {
     UnlinkedImport { kind: String, name: String },
     #[error("the component's metadata() failed: {0}")]
     Metadata(Failure),
+    /// The engine could not compile (not the component's fault).
+    #[error("the engine could not compile the component: {0}")]
+    Compiler(String),
 }
 
 /// A successful collection, validated.

@@ -17,7 +17,7 @@
 //! file that is not UTF-8 is counted as `unreadable`, not read further.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use serde::Serialize;
@@ -280,11 +280,54 @@ fn count_file(path: &Path, language: &Language) -> Option<Lines> {
     count_lines(BufReader::new(file), language)
 }
 
-fn count_lines(input: impl BufRead, language: &Language) -> Option<Lines> {
+/// Longest line read whole; the rest of a longer one (minified code) is
+/// skipped, the line still counted once.
+const MAX_LINE: usize = 64 << 10;
+
+/// The next line of `input` (without its newline), at most [`MAX_LINE`]
+/// bytes of it; `None` at the end. `Err` when it is not UTF-8 text.
+fn next_line(input: &mut impl BufRead, buf: &mut Vec<u8>) -> Result<Option<()>, ()> {
+    buf.clear();
+    let n = input
+        .by_ref()
+        .take(MAX_LINE as u64)
+        .read_until(b'\n', buf)
+        .map_err(|_| ())?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+    } else if n == MAX_LINE {
+        // A longer line: skip to its end without keeping it.
+        let mut rest = Vec::new();
+        loop {
+            rest.clear();
+            let m = input
+                .by_ref()
+                .take(MAX_LINE as u64)
+                .read_until(b'\n', &mut rest)
+                .map_err(|_| ())?;
+            if m == 0 || rest.last() == Some(&b'\n') {
+                break;
+            }
+        }
+        // The cut may split a character: keep the whole ones.
+        let whole = match std::str::from_utf8(buf) {
+            Ok(_) => buf.len(),
+            Err(e) => e.valid_up_to(),
+        };
+        buf.truncate(whole);
+    }
+    Ok(Some(()))
+}
+
+fn count_lines(mut input: impl BufRead, language: &Language) -> Option<Lines> {
     let mut lines = Lines::default();
     let mut in_block: Option<&str> = None;
-    for line in input.lines() {
-        let line = line.ok()?;
+    let mut buf = Vec::new();
+    while next_line(&mut input, &mut buf).ok()?.is_some() {
+        let line = std::str::from_utf8(&buf).ok()?;
         let text = line.trim();
         if let Some(close) = in_block {
             lines.comment += 1;
@@ -387,6 +430,23 @@ mod tests {
         );
         assert!(!s.by_language.contains_key("Shell"), ".git skipped");
         assert_eq!((s.other_files, s.unreadable), (1, 1));
+    }
+
+    #[test]
+    fn a_minified_line_is_one_line_of_code_read_in_bounded_memory() {
+        let mut js = "x=1;".repeat(100_000); // 400 KB on one line
+        js.push_str("\n// end\ny();\n");
+        let l = count_lines(js.as_bytes(), lang("JavaScript")).unwrap();
+        assert_eq!(
+            l,
+            Lines {
+                files: 0,
+                code: 2,
+                comment: 1,
+                blank: 0
+            }
+        );
+        assert!(count_lines(&[0xffu8, b'\n'][..], lang("C")).is_none());
     }
 
     #[test]

@@ -104,11 +104,13 @@ impl Summary {
     }
 }
 
+/// 0–100: a report claiming more covered than valid lines (a broken
+/// tool, a hostile file) is capped, not 140 %.
 fn percent(covered: u64, valid: u64) -> f64 {
     if valid == 0 {
         0.0
     } else {
-        covered as f64 * 100.0 / valid as f64
+        covered.min(valid) as f64 * 100.0 / valid as f64
     }
 }
 
@@ -314,8 +316,8 @@ impl Cobertura {
                             at(position)
                         ))
                     })?;
-                    self.branches.0 += a;
-                    self.branches.1 += b;
+                    self.branches.0 = self.branches.0.saturating_add(a);
+                    self.branches.1 = self.branches.1.saturating_add(b);
                     self.branch_lines = true;
                 }
             }
@@ -484,14 +486,14 @@ impl Lcov {
             (Some(h), Some(f)) => (h, f),
             _ => r.da,
         };
-        self.lines.0 += hit;
-        self.lines.1 += found;
+        self.lines.0 = self.lines.0.saturating_add(hit);
+        self.lines.1 = self.lines.1.saturating_add(found);
         let (hit, found) = match (r.brh, r.brf) {
             (Some(h), Some(f)) => (h, f),
             _ => r.brda,
         };
-        self.branches.0 += hit;
-        self.branches.1 += found;
+        self.branches.0 = self.branches.0.saturating_add(hit);
+        self.branches.1 = self.branches.1.saturating_add(found);
         self.branch_data |= r.branch_data;
     }
 }

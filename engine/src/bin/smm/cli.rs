@@ -439,8 +439,13 @@ fn parse_time(flag: &str, s: &str) -> Result<DateTime<Utc>> {
 
 /// Compilations run in a child `smm` bounded by `[sandbox]`.
 fn isolation(config: &Config) -> Result<Isolation> {
+    // This very executable, even if its file was replaced since it started.
+    let exe = match std::path::Path::new("/proc/self/exe") {
+        p if p.exists() => p.to_path_buf(),
+        _ => std::env::current_exe().context("locating the smm executable")?,
+    };
     Ok(Isolation {
-        exe: std::env::current_exe().context("locating the smm executable")?,
+        exe,
         memory_bytes: config.sandbox.compile_memory_mib << 20,
     })
 }
@@ -579,7 +584,20 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 .resolve(&instance.measure_ref().parse()?)?
                 .metadata
                 .config_schema;
-            let history = engine.catalogue().instance_history(&name)?;
+            // Each revision is masked with its own measure version's schema
+            // (a secret field may have another name in another version).
+            let history: Vec<_> = engine
+                .catalogue()
+                .instance_history(&name)?
+                .into_iter()
+                .map(|r| {
+                    let schema = engine
+                        .catalogue()
+                        .resolve(&r.instance.measure_ref().parse()?)
+                        .map_or_else(|_| schema.clone(), |m| m.metadata.config_schema);
+                    Ok((r, schema))
+                })
+                .collect::<Result<_>>()?;
             output::instance(
                 &output::Shown {
                     instance: &instance,

@@ -12,7 +12,8 @@ fn main() -> ExitCode {
     // anything else, and without logging, runtime or home.
     let mut raw = std::env::args();
     if raw.nth(1).as_deref() == Some(smm_engine::sandbox::CHILD_COMMAND) {
-        return smm_engine::sandbox::child_main(&raw.next().unwrap_or_default());
+        let memory = raw.next().unwrap_or_default();
+        return smm_engine::sandbox::child_main(&memory, &raw.next().unwrap_or_default());
     }
     let args = cli::Cli::parse();
     let (level, format) = args.log_settings();

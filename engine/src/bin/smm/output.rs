@@ -160,8 +160,9 @@ pub struct Shown<'a> {
     pub instance: &'a Instance,
     /// The configuration schema of its measure version (secret fields).
     pub schema: &'a serde_json::Value,
-    /// What updates replaced, oldest first.
-    pub history: &'a [smm_catalogue::InstanceRevision],
+    /// What updates replaced, oldest first, each with its measure
+    /// version's configuration schema.
+    pub history: &'a [(smm_catalogue::InstanceRevision, serde_json::Value)],
     pub state: Option<&'a InstanceState>,
     pub last: Option<&'a Measurement>,
 }
@@ -171,15 +172,15 @@ pub struct Shown<'a> {
 pub fn instance(shown: &Shown<'_>, as_json: bool) -> anyhow::Result<()> {
     let i = shown.instance;
     let (state, last) = (shown.state, shown.last);
-    let masked = |i: &Instance| {
+    let masked = |i: &Instance, schema: &serde_json::Value| {
         let mut i = i.clone();
-        i.config = smm_catalogue::secrets::masked(shown.schema, &i.config);
+        i.config = smm_catalogue::secrets::masked(schema, &i.config);
         i
     };
     let limits = smm_engine::sandbox::Limits::default().with_overrides(&i.limits);
     let last_error = last.and_then(|m| m.error.clone());
     if as_json {
-        let mut v = serde_json::to_value(masked(i))?;
+        let mut v = serde_json::to_value(masked(i, shown.schema))?;
         v["effective_limits"] = serde_json::json!({
             "deadline_ms": limits.deadline.as_millis() as u64,
             "memory_bytes": limits.memory_bytes,
@@ -190,10 +191,10 @@ pub fn instance(shown: &Shown<'_>, as_json: bool) -> anyhow::Result<()> {
         v["history"] = shown
             .history
             .iter()
-            .map(|r| {
+            .map(|(r, schema)| {
                 Ok(serde_json::json!({
                     "replaced_at": r.replaced_at,
-                    "instance": serde_json::to_value(masked(&r.instance))?,
+                    "instance": serde_json::to_value(masked(&r.instance, schema))?,
                 }))
             })
             .collect::<anyhow::Result<Vec<_>>>()?
@@ -201,7 +202,7 @@ pub fn instance(shown: &Shown<'_>, as_json: bool) -> anyhow::Result<()> {
         println!("{}", json(&v)?);
         return Ok(());
     }
-    let i = &masked(i);
+    let i = &masked(i, shown.schema);
     let time =
         |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("-".to_string(), |t| t.to_rfc3339());
     let e = |s: &str| text::escape(s).into_owned();
@@ -238,7 +239,7 @@ pub fn instance(shown: &Shown<'_>, as_json: bool) -> anyhow::Result<()> {
         limits.output_bytes >> 10
     );
     println!("created:    {}", i.created_at.to_rfc3339());
-    match shown.history.last() {
+    match shown.history.last().map(|(r, _)| r) {
         Some(r) => println!(
             "updated:    {} ({} earlier revisions, in --json)",
             r.replaced_at.to_rfc3339(),

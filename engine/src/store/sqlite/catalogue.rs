@@ -102,17 +102,34 @@ impl CatalogueStore for SqliteStore {
     fn update_instance(&self, instance: &Instance) -> Result<bool, StoreError> {
         self.write(|conn| {
             let tx = conn.transaction()?;
-            let n = tx.execute(
-                "INSERT INTO instance_history (name, replaced_at, instance)
-                 SELECT name, ?2, instance FROM instances WHERE name = ?1",
-                params![instance.name, Utc::now().timestamp_millis()],
-            )?;
+            let old: Option<Instance> = tx
+                .query_row(
+                    "SELECT instance FROM instances WHERE name = ?1",
+                    [&instance.name],
+                    |r| json_col(r, 0),
+                )
+                .optional()?;
+            let Some(old) = old else {
+                return Ok(false);
+            };
+            // Pausing and resuming are not revisions of the settings.
+            let settings_changed = Instance {
+                paused: instance.paused,
+                ..old.clone()
+            } != *instance;
+            if settings_changed {
+                tx.execute(
+                    "INSERT INTO instance_history (name, replaced_at, instance)
+                     VALUES (?1, ?2, ?3)",
+                    params![instance.name, Utc::now().timestamp_millis(), json(&old)?],
+                )?;
+            }
             tx.execute(
                 "UPDATE instances SET instance = ?2 WHERE name = ?1",
                 params![instance.name, json(instance)?],
             )?;
             tx.commit()?;
-            Ok(n == 1)
+            Ok(true)
         })
     }
 
