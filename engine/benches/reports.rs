@@ -16,8 +16,12 @@
 //!   measurement and tracks the findings' lifecycle (all of them new in
 //!   the first run, all unchanged in the next two).
 //!
+//! - **sandboxed collect**: the component alone in the engine's sandbox
+//!   (`Sandbox::collect`, default limits, output checked): the parsing
+//!   throughput inside the sandbox.
+//!
 //! Each side runs 3 times, alternating; the best of each is kept (target:
-//! sandboxed within 2× of native). The sandboxed value must equal the
+//! the sandboxed collect within 2× of native). The sandboxed value must equal the
 //! native one, else the bench fails.
 //!
 //! `cargo bench -p smm-engine --bench reports`; without `--bench` (as
@@ -30,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use smm_catalogue::InstanceSpec;
+use smm_engine::sandbox::{Limits, sha256_hex};
 use smm_engine::{Engine, Home};
 
 struct Report {
@@ -198,8 +203,8 @@ fn main() {
     let grant = reports.path().canonicalize().unwrap();
     let engine = Engine::open(&Home::new(home.path())).unwrap();
     println!(
-        "{:<24} {:>8} {:>12} {:>12} {:>10} {:>7}",
-        "report", "MB", "native", "sandboxed", "MB/s sbx", "ratio"
+        "{:<24} {:>6} {:>9} {:>12} {:>7} {:>12} {:>7}",
+        "report", "MB", "native", "sbx collect", "ratio", "engine run", "ratio"
     );
     for report in REPORTS {
         let entries = match smm_tests::shared_fixture(report.fixture) {
@@ -235,14 +240,38 @@ fn main() {
                 ..InstanceSpec::new(report.measure, report.measure, config)
             })
             .unwrap();
-        let (mut native, mut sandboxed) = (Duration::MAX, Duration::MAX);
+        let wasm = std::fs::read(smm_tests::component(report.measure)).unwrap();
+        let prepared = rt
+            .block_on(engine.sandbox().prepare(&sha256_hex(&wasm), &wasm))
+            .unwrap();
+        let config_text = json!({ "path": path }).to_string();
+        let grants = vec![grant.clone()];
+        let (mut native, mut collected, mut run) = (Duration::MAX, Duration::MAX, Duration::MAX);
         for _ in 0..3 {
             let started = Instant::now();
             let want = (report.native)(&path);
             native = native.min(started.elapsed());
+            // The measure's work alone: read, parse, return; output checked.
+            let started = Instant::now();
+            let c = rt
+                .block_on(engine.sandbox().collect(
+                    &prepared,
+                    &config_text,
+                    &grants,
+                    &Limits::default(),
+                ))
+                .unwrap();
+            collected = collected.min(started.elapsed());
+            assert_eq!(
+                c.value,
+                Some(want),
+                "{}: collect and native disagree",
+                report.measure
+            );
+            // And the engine's: stored, findings tracked.
             let started = Instant::now();
             let m = rt.block_on(engine.run(report.measure)).unwrap();
-            sandboxed = sandboxed.min(started.elapsed());
+            run = run.min(started.elapsed());
             assert!(m.error.is_none(), "{}: {:?}", report.measure, m.error);
             assert_eq!(
                 m.value,
@@ -251,14 +280,17 @@ fn main() {
                 report.measure
             );
         }
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let x = |d: Duration| d.as_secs_f64() / native.as_secs_f64();
         println!(
-            "{:<24} {:>8.1} {:>10.0}ms {:>10.0}ms {:>10.1} {:>6.2}x",
+            "{:<24} {:>6.1} {:>7.0}ms {:>10.0}ms {:>6.2}x {:>10.0}ms {:>6.2}x",
             report.measure,
             size,
-            native.as_secs_f64() * 1e3,
-            sandboxed.as_secs_f64() * 1e3,
-            size / sandboxed.as_secs_f64(),
-            sandboxed.as_secs_f64() / native.as_secs_f64()
+            ms(native),
+            ms(collected),
+            x(collected),
+            ms(run),
+            x(run),
         );
     }
 }
