@@ -26,29 +26,10 @@ use serde_json::json;
 use smm_catalogue::InstanceSpec;
 use smm_engine::sandbox::{Limits, Sandbox, SandboxConfig, sha256_hex};
 use smm_engine::{Engine, Home};
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{
-    Config, Engine as WasmEngine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
-};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime::{Config, Engine as WasmEngine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-mod floor {
-    wasmtime::component::bindgen!({ path: "../sdk/wit", world: "measure" });
-}
-
-struct Bare {
-    wasi: WasiCtx,
-    table: ResourceTable,
-}
-
-impl WasiView for Bare {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
+#[path = "common/floor.rs"]
+mod floor;
 
 const CONFIG: &str = r#"{"behaviour":"constant","value":1}"#;
 
@@ -169,23 +150,8 @@ fn main() {
         .total_core_instances(1024);
     let mut config = Config::new();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    let wengine = WasmEngine::new(&config).unwrap();
-    let component = Component::new(&wengine, &wasm).unwrap();
-    let mut linker = Linker::<Bare>::new(&wengine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
-    let pre = floor::MeasurePre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
-    let bare = || {
-        let mut store = Store::new(
-            &wengine,
-            Bare {
-                wasi: WasiCtxBuilder::new().build(),
-                table: ResourceTable::new(),
-            },
-        );
-        let m = pre.instantiate(&mut store).unwrap();
-        let r = m.call_collect(&mut store, CONFIG).unwrap().unwrap();
-        assert_eq!(r.value, Some(1.0));
-    };
+    let floor = floor::Floor::new(WasmEngine::new(&config).unwrap(), &wasm);
+    let bare = || assert_eq!(floor.collect(CONFIG), Some(1.0));
 
     // The engine is async (a deadline must also stop host waits); drive it
     // from a current-thread runtime, as a single collection would be.

@@ -23,27 +23,10 @@ use serde_json::json;
 use smm_catalogue::InstanceSpec;
 use smm_engine::scheduler::SchedulerConfig;
 use smm_engine::{Engine, Home, Query};
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine as WasmEngine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime::{Config, Engine as WasmEngine};
 
-mod floor {
-    wasmtime::component::bindgen!({ path: "../sdk/wit", world: "measure" });
-}
-
-struct Bare {
-    wasi: WasiCtx,
-    table: ResourceTable,
-}
-
-impl WasiView for Bare {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
+#[path = "common/floor.rs"]
+mod floor;
 
 const TRIVIAL: &str = r#"{"behaviour":"constant","value":1}"#;
 
@@ -175,26 +158,11 @@ fn main() {
 
     // The floor: bare wasmtime, same component, CPU per call.
     let wasm = std::fs::read(&probe).unwrap();
-    let wengine = WasmEngine::new(&Config::new()).unwrap();
-    let component = Component::new(&wengine, &wasm).unwrap();
-    let mut linker = Linker::<Bare>::new(&wengine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
-    let pre = floor::MeasurePre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+    let floor = floor::Floor::new(WasmEngine::new(&Config::new()).unwrap(), &wasm);
     let calls = if quick { 200 } else { 20_000 };
     let (u0, s0) = cpu();
     for _ in 0..calls {
-        let mut store = Store::new(
-            &wengine,
-            Bare {
-                wasi: WasiCtxBuilder::new().build(),
-                table: ResourceTable::new(),
-            },
-        );
-        let m = pre.instantiate(&mut store).unwrap();
-        assert_eq!(
-            m.call_collect(&mut store, TRIVIAL).unwrap().unwrap().value,
-            Some(1.0)
-        );
+        assert_eq!(floor.collect(TRIVIAL), Some(1.0));
     }
     let (u1, s1) = cpu();
     println!(

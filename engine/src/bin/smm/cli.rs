@@ -289,6 +289,17 @@ struct CreateArgs {
     /// Directory the measure may read (read-only). Repeatable.
     #[arg(long = "grant-dir")]
     grant_dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    limits: LimitArgs,
+    /// After downtime: `run-once` (default) catches up with one run at
+    /// start-up, `skip` waits for the next fire time.
+    #[arg(long, default_value = "run-once")]
+    catch_up: smm_catalogue::CatchUp,
+}
+
+/// Per-instance limits, for `instance create` and `instance update`.
+#[derive(Debug, Args)]
+struct LimitArgs {
     /// Deadline of one collection (default 10s), e.g. `500ms`, `30s`.
     #[arg(long, value_parser = humantime::parse_duration)]
     deadline: Option<Duration>,
@@ -298,10 +309,22 @@ struct CreateArgs {
     /// Limit on the returned text and details in KiB (default 1024).
     #[arg(long)]
     output_kib: Option<u64>,
-    /// After downtime: `run-once` (default) catches up with one run at
-    /// start-up, `skip` waits for the next fire time.
-    #[arg(long, default_value = "run-once")]
-    catch_up: smm_catalogue::CatchUp,
+}
+
+impl LimitArgs {
+    /// `limits` with the limits given here set.
+    fn apply(&self, mut limits: LimitOverrides) -> LimitOverrides {
+        if let Some(d) = self.deadline {
+            limits.deadline_ms = Some(d.as_millis() as u64);
+        }
+        if let Some(m) = self.memory_mib {
+            limits.memory_bytes = Some(m << 20);
+        }
+        if let Some(k) = self.output_kib {
+            limits.output_bytes = Some(k << 10);
+        }
+        limits
+    }
 }
 
 #[derive(Debug, Args)]
@@ -332,15 +355,8 @@ struct UpdateArgs {
     /// Replace the granted directories with these. Repeatable.
     #[arg(long = "grant-dir")]
     grant_dirs: Vec<PathBuf>,
-    /// Deadline of one collection, e.g. `500ms`, `30s`.
-    #[arg(long, value_parser = humantime::parse_duration)]
-    deadline: Option<Duration>,
-    /// Memory limit of one collection in MiB.
-    #[arg(long)]
-    memory_mib: Option<u64>,
-    /// Limit on the returned text and details in KiB.
-    #[arg(long)]
-    output_kib: Option<u64>,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// `run-once` or `skip`.
     #[arg(long)]
     catch_up: Option<smm_catalogue::CatchUp>,
@@ -375,15 +391,7 @@ impl UpdateArgs {
         if !self.grant_dirs.is_empty() {
             spec.grants = canonical_grants(&self.grant_dirs)?;
         }
-        if let Some(d) = self.deadline {
-            spec.limits.deadline_ms = Some(d.as_millis() as u64);
-        }
-        if let Some(m) = self.memory_mib {
-            spec.limits.memory_bytes = Some(m << 20);
-        }
-        if let Some(k) = self.output_kib {
-            spec.limits.output_bytes = Some(k << 10);
-        }
+        spec.limits = self.limits.apply(spec.limits);
         if let Some(c) = self.catch_up {
             spec.catch_up = c;
         }
@@ -548,11 +556,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 schedule: args.schedule,
                 timezone: args.timezone,
                 grants,
-                limits: LimitOverrides {
-                    deadline_ms: args.deadline.map(|d| d.as_millis() as u64),
-                    memory_bytes: args.memory_mib.map(|m| m << 20),
-                    output_bytes: args.output_kib.map(|k| k << 10),
-                },
+                limits: args.limits.apply(LimitOverrides::default()),
                 catch_up: args.catch_up,
             };
             let instance = engine.create_instance(spec)?;
