@@ -111,6 +111,13 @@ fn versions_are_immutable_and_re_registration_is_idempotent() {
     assert_eq!(list.matches("sarif-findings@").count(), 1, "{list}");
 }
 
+/// A refused registration left nothing: no measure, no cache entry.
+fn assert_nothing_left(smm: &Smm) {
+    assert_catalogue_empty(smm);
+    let cached = cached(smm);
+    assert!(cached.is_empty(), "nothing cached: {cached:?}");
+}
+
 /// The compile cache's entries (what registration left on disk).
 fn cached(smm: &Smm) -> Vec<std::path::PathBuf> {
     fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
@@ -141,12 +148,7 @@ fn an_import_smm_does_not_provide_is_named() {
         !err.contains("does not implement"),
         "not 'wrong world': {err}"
     );
-    assert_catalogue_empty(&smm);
-    assert!(
-        cached(&smm).is_empty(),
-        "nothing cached: {:?}",
-        cached(&smm)
-    );
+    assert_nothing_left(&smm);
 }
 
 #[test]
@@ -168,12 +170,7 @@ fn metadata_that_never_returns_is_refused_promptly() {
         "{:?}",
         started.elapsed()
     );
-    assert_catalogue_empty(&smm);
-    assert!(
-        cached(&smm).is_empty(),
-        "nothing cached: {:?}",
-        cached(&smm)
-    );
+    assert_nothing_left(&smm);
 }
 
 #[test]
@@ -242,8 +239,7 @@ fn a_component_hungry_to_compile_is_refused_and_smm_carries_on() {
         err.contains("needed more than 96 MiB of memory"),
         "refused for its memory, not for its world: {err}"
     );
-    assert_catalogue_empty(&smm);
-    assert!(cached(&smm).is_empty(), "{:?}", cached(&smm));
+    assert_nothing_left(&smm);
     // An ordinary measure compiles within the same bound.
     let out = smm.register("probe-plugin");
     assert!(out.contains("registered"), "{out}");
