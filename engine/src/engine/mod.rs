@@ -11,6 +11,7 @@
 //! scheduler's state whatever the measurement backend.
 
 mod backfill;
+mod evaluate;
 mod findings;
 mod propagate;
 mod register;
