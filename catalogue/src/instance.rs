@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::CatalogueError;
+use crate::network::{HostGrant, SecretRef};
 
 /// Per-instance overrides of the sandbox limits. Absent fields take the
 /// engine's defaults; the engine caps each at its own maximum.
@@ -21,6 +22,12 @@ pub struct LimitOverrides {
     pub memory_bytes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_bytes: Option<u64>,
+    /// HTTP requests one collection may send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_requests: Option<u64>,
+    /// Response bytes (headers and bodies) one collection may receive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_bytes: Option<u64>,
 }
 
 /// What a scheduler does, after downtime, with the fire times it missed.
@@ -59,6 +66,10 @@ pub struct InstanceSpec {
     pub timezone: Option<String>,
     /// Directories the plugin may read, as absolute host paths.
     pub grants: Vec<PathBuf>,
+    /// HTTP(S) destinations the plugin may reach.
+    pub hosts: Vec<HostGrant>,
+    /// Secrets the host sends to granted hosts (references, not values).
+    pub secrets: Vec<SecretRef>,
     pub limits: LimitOverrides,
     pub catch_up: CatchUp,
 }
@@ -76,6 +87,12 @@ pub struct Instance {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
     pub grants: Vec<PathBuf>,
+    /// HTTP(S) destinations the plugin may reach.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostGrant>,
+    /// Secrets the host sends to granted hosts (references, not values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretRef>,
     pub limits: LimitOverrides,
     /// What to do with fire times missed while no scheduler ran.
     #[serde(default)]
@@ -103,6 +120,8 @@ impl Instance {
             schedule: self.schedule.clone(),
             timezone: self.timezone.clone(),
             grants: self.grants.clone(),
+            hosts: self.hosts.clone(),
+            secrets: self.secrets.clone(),
             limits: self.limits.clone(),
             catch_up: self.catch_up,
         }
@@ -148,6 +167,8 @@ impl InstanceSpec {
             schedule: None,
             timezone: None,
             grants: Vec::new(),
+            hosts: Vec::new(),
+            secrets: Vec::new(),
             limits: LimitOverrides::default(),
             catch_up: CatchUp::default(),
         }
@@ -217,11 +238,14 @@ impl InstanceSpec {
             ("deadline_ms", self.limits.deadline_ms),
             ("memory_bytes", self.limits.memory_bytes),
             ("output_bytes", self.limits.output_bytes),
+            ("http_requests", self.limits.http_requests),
+            ("http_bytes", self.limits.http_bytes),
         ] {
             if v == Some(0) {
                 return Err(invalid(format!("limit {what} must be greater than 0")));
             }
         }
+        crate::network::check(&self.hosts, &self.secrets).map_err(invalid)?;
         Ok(())
     }
 }

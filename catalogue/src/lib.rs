@@ -19,6 +19,7 @@ pub mod expression;
 mod graph;
 mod instance;
 mod metadata;
+pub mod network;
 pub mod paths;
 mod registry;
 mod schema;
@@ -35,6 +36,7 @@ pub use instance::{
     CatchUp, Instance, InstanceRevision, InstanceSpec, LimitOverrides, validate_name,
 };
 pub use metadata::{MeasureKind, MeasureMetadata, RawMetadata, Scale};
+pub use network::{GrantScheme, HostGrant, SecretRef, SecretSource};
 pub use registry::{Catalogue, MeasureRef, Registration};
 pub use schema::ConfigSchema;
 pub use store::{CatalogueStore, Implementation, MeasureRecord};

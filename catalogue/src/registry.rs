@@ -287,6 +287,8 @@ impl<S: CatalogueStore> Catalogue<S> {
             schedule: spec.schedule,
             timezone: spec.timezone,
             grants: spec.grants,
+            hosts: spec.hosts,
+            secrets: spec.secrets,
             limits: spec.limits,
             catch_up: spec.catch_up,
             paused,

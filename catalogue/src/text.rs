@@ -46,6 +46,9 @@ pub fn escape(s: &str) -> Cow<'_, str> {
 /// safe to print. serde_json already escapes C0 and DEL stays raw, so
 /// both are escaped here too.
 pub fn escape_json(json: &str) -> Cow<'_, str> {
+    // serde_json writes newlines inside strings as `\n`: a raw one is the
+    // layout of pretty-printed JSON, kept as it is.
+    let is_forbidden = |c: char| c != '\n' && is_forbidden(c);
     if !json.chars().any(is_forbidden) {
         return Cow::Borrowed(json);
     }
@@ -100,6 +103,8 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(&safe).unwrap(),
             value
         );
+        let pretty = serde_json::to_string_pretty(&value).unwrap();
+        assert_eq!(escape_json(&pretty).lines().count(), 3, "layout kept");
     }
 
     #[test]

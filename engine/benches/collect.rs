@@ -170,7 +170,12 @@ fn main() {
     let grants = vec![granted.path().canonicalize().unwrap()];
     let collect = || {
         let c = rt
-            .block_on(sandbox.collect(&prepared, CONFIG, &grants, &limits))
+            .block_on(sandbox.collect(
+                &prepared,
+                CONFIG,
+                &smm_engine::sandbox::Access::dirs(&grants),
+                &limits,
+            ))
             .unwrap();
         assert_eq!(c.value, Some(1.0));
     };

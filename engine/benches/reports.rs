@@ -257,7 +257,7 @@ fn main() {
                 .block_on(engine.sandbox().collect(
                     &prepared,
                     &config_text,
-                    &grants,
+                    &smm_engine::sandbox::Access::dirs(&grants),
                     &Limits::default(),
                 ))
                 .unwrap();

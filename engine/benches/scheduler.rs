@@ -51,6 +51,8 @@ fn instance(name: String, schedule: &str) -> Instance {
         schedule: Some(schedule.into()),
         timezone: None,
         grants: vec![],
+        hosts: vec![],
+        secrets: vec![],
         limits: LimitOverrides::default(),
         catch_up: CatchUp::Skip,
         paused: false,

@@ -175,11 +175,12 @@ fn run_vs_collect(sizes: &Sizes) {
 
     let collect = || {
         let c = rt
-            .block_on(
-                engine
-                    .sandbox()
-                    .collect(&prepared, CONFIG, &grants, &limits),
-            )
+            .block_on(engine.sandbox().collect(
+                &prepared,
+                CONFIG,
+                &smm_engine::sandbox::Access::dirs(&grants),
+                &limits,
+            ))
             .unwrap();
         assert_eq!(c.value, Some(1.0));
         None

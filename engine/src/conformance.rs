@@ -583,6 +583,8 @@ intervals = [{{ upper = 10, upper_closed = false, symbol = "A" }}, {{ lower = 10
         schedule: None,
         timezone: None,
         grants: Vec::new(),
+        hosts: Vec::new(),
+        secrets: Vec::new(),
         limits: LimitOverrides::default(),
         catch_up: CatchUp::default(),
         paused: false,

@@ -13,6 +13,8 @@
 
 use serde::de::DeserializeOwned;
 
+pub mod http;
+
 pub use schemars;
 pub use serde;
 pub use serde_json;

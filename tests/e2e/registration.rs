@@ -138,12 +138,20 @@ fn cached(smm: &Smm) -> Vec<std::path::PathBuf> {
 #[test]
 fn an_import_smm_does_not_provide_is_named() {
     let smm = smm();
-    let err = smm.fails(&[
-        "measure",
-        "register",
-        component("http-import-plugin").to_str().unwrap(),
-    ]);
-    assert!(err.contains("imports instance `wasi:http/"), "{err}");
+    // A component importing an interface no host of smm provides.
+    let wasm = wat::parse_str(
+        r#"(component
+            (import "acme:vault/secrets" (instance
+                (export "get" (func (param "name" string) (result string))))))"#,
+    )
+    .unwrap();
+    let path = smm.home.path().join("vault.wasm");
+    std::fs::write(&path, wasm).unwrap();
+    let err = smm.fails(&["measure", "register", path.to_str().unwrap()]);
+    assert!(
+        err.contains("imports instance `acme:vault/secrets`"),
+        "{err}"
+    );
     assert!(
         !err.contains("does not implement"),
         "not 'wrong world': {err}"

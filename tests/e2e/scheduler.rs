@@ -96,6 +96,8 @@ fn instance(name: &str, schedule: &str) -> Instance {
         schedule: Some(schedule.into()),
         timezone: None,
         grants: vec![],
+        hosts: vec![],
+        secrets: vec![],
         limits: LimitOverrides::default(),
         catch_up: CatchUp::RunOnce,
         paused: false,

@@ -2,6 +2,7 @@
 //! `smm` binary, and throwaway homes.
 
 pub mod elasticsearch;
+pub mod github;
 pub mod kibana;
 
 use std::path::{Path, PathBuf};
@@ -86,9 +87,15 @@ impl Smm {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, &[])
+    }
+
+    /// Run with extra environment variables (secrets the engine reads).
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(&self.bin)
             .env("SMM_HOME", self.home.path())
             .env_remove("SMM_LOG")
+            .envs(env.iter().copied())
             .args(args)
             .output()
             .expect("running smm")

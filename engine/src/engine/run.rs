@@ -363,8 +363,20 @@ impl Engine {
         };
         let limits = self.defaults.with_overrides(&instance.limits);
         let config = instance.config.to_string();
+        // Secrets are read at each run: a rotated token is used at once.
+        let network = match instance.hosts.is_empty() {
+            true => None,
+            false => Some(std::sync::Arc::new(
+                sandbox::Network::read(&instance.hosts, &instance.secrets)
+                    .map_err(Failure::Config)?,
+            )),
+        };
+        let access = sandbox::Access {
+            dirs: &instance.grants,
+            network: network.as_ref(),
+        };
         self.sandbox
-            .collect(&prepared, &config, &instance.grants, &limits)
+            .collect(&prepared, &config, &access, &limits)
             .await
     }
 }

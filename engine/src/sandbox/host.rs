@@ -2,15 +2,19 @@
 //! grants, and the limiter.
 //!
 //! Invariant: a plugin sees only what this builds: no environment, no
-//! arguments, no network, no clock beyond WASI's, stdout discarded, stderr
-//! kept (bounded) for diagnostics, and the granted directories read-only.
+//! arguments, no sockets, no clock beyond WASI's, stdout discarded, stderr
+//! kept (bounded) for diagnostics, the granted directories read-only, and
+//! HTTP requests to the granted hosts only (through [`Gate`]).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::limits::Limiter;
+use super::limits::{Limiter, Limits};
+use super::outbound::{Budget, Gate, Network};
 use super::stderr::TailPipe;
 
 /// How much of a plugin's stderr is kept (the end of it).
@@ -26,6 +30,8 @@ const MAX_RESOURCES: usize = 256;
 
 pub(crate) struct Host {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    gate: Gate,
     table: ResourceTable,
     pub(crate) limiter: Limiter,
     pub(crate) stderr: TailPipe,
@@ -40,11 +46,26 @@ impl WasiView for Host {
     }
 }
 
+impl WasiHttpView for Host {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.gate,
+        }
+    }
+}
+
 impl Host {
     /// Each granted directory is visible to the plugin, read-only, at its
     /// own absolute host path, so configured paths mean the same inside
     /// and outside the sandbox.
-    pub(crate) fn new(grants: &[PathBuf], memory_bytes: u64) -> Result<Host, String> {
+    pub(crate) fn new(
+        grants: &[PathBuf],
+        network: Arc<Network>,
+        limits: &Limits,
+        ends: std::time::Instant,
+    ) -> Result<Host, String> {
         let stderr = TailPipe::new(STDERR_BYTES);
         let mut builder = WasiCtxBuilder::new();
         builder
@@ -65,10 +86,13 @@ impl Host {
         }
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
+        let budget = Arc::new(Budget::new(limits.http_requests, limits.http_bytes));
         Ok(Host {
             wasi: builder.build(),
+            http: WasiHttpCtx::new(),
+            gate: Gate::new(network, budget, ends),
             table,
-            limiter: Limiter::new(memory_bytes),
+            limiter: Limiter::new(limits.memory_bytes),
             stderr,
         })
     }

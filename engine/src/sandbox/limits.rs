@@ -18,6 +18,10 @@ pub struct Limits {
     pub memory_bytes: u64,
     /// Text value plus details JSON returned by the plugin, in bytes.
     pub output_bytes: u64,
+    /// HTTP requests one collection may send (to granted hosts).
+    pub http_requests: u64,
+    /// Response bytes (headers and bodies) one collection may receive.
+    pub http_bytes: u64,
 }
 
 impl Default for Limits {
@@ -26,6 +30,8 @@ impl Default for Limits {
             deadline: Duration::from_secs(10),
             memory_bytes: 64 << 20,
             output_bytes: 1 << 20,
+            http_requests: 200,
+            http_bytes: 64 << 20,
         }
     }
 }
@@ -37,6 +43,8 @@ impl Limits {
         deadline: Duration::from_millis(10),
         memory_bytes: 2 << 20,
         output_bytes: 1 << 10,
+        http_requests: 1,
+        http_bytes: 1 << 10,
     };
 
     /// Ceilings no instance can raise a limit above.
@@ -44,6 +52,8 @@ impl Limits {
         deadline: Duration::from_secs(600),
         memory_bytes: 1 << 30,
         output_bytes: 16 << 20,
+        http_requests: 10_000,
+        http_bytes: 1 << 30,
     };
 
     /// Check overrides against [`Limits::MIN`] and [`Limits::MAX`]; the error
@@ -70,6 +80,20 @@ impl Limits {
                 o.output_bytes,
                 min.output_bytes,
                 max.output_bytes,
+                "bytes",
+            ),
+            (
+                "HTTP requests",
+                o.http_requests,
+                min.http_requests,
+                max.http_requests,
+                "requests",
+            ),
+            (
+                "HTTP response",
+                o.http_bytes,
+                min.http_bytes,
+                max.http_bytes,
                 "bytes",
             ),
         ];
@@ -100,6 +124,14 @@ impl Limits {
                 .output_bytes
                 .unwrap_or(self.output_bytes)
                 .min(Self::MAX.output_bytes),
+            http_requests: o
+                .http_requests
+                .unwrap_or(self.http_requests)
+                .min(Self::MAX.http_requests),
+            http_bytes: o
+                .http_bytes
+                .unwrap_or(self.http_bytes)
+                .min(Self::MAX.http_bytes),
         }
     }
 }
@@ -215,9 +247,13 @@ mod tests {
             deadline_ms: Some(250),
             memory_bytes: Some(u64::MAX),
             output_bytes: None,
+            http_requests: Some(7),
+            http_bytes: Some(u64::MAX),
         });
         assert_eq!(l.deadline, Duration::from_millis(250));
         assert_eq!(l.memory_bytes, Limits::MAX.memory_bytes);
         assert_eq!(l.output_bytes, Limits::default().output_bytes);
+        assert_eq!(l.http_requests, 7);
+        assert_eq!(l.http_bytes, Limits::MAX.http_bytes);
     }
 }

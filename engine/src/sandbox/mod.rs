@@ -10,7 +10,9 @@
 //!   memories enforced by [`limits::Limiter`], and an output cap checked on
 //!   return. Whatever the plugin does, the caller gets a [`Failure`] or a
 //!   [`Collected`] within the deadline.
-//! - A plugin reaches only what [`host::Host`] grants: read-only directories.
+//! - A plugin reaches only what [`host::Host`] grants: read-only directories,
+//!   and HTTP(S) to the instance's granted hosts through [`outbound`]
+//!   (linked for every component; with no grant every request is refused).
 //! - Components are compiled once per content hash (on-disk cache) and
 //!   linked once per process (`InstancePre`); a collection only instantiates.
 
@@ -20,6 +22,7 @@ mod compiler;
 mod failure;
 mod host;
 mod limits;
+mod outbound;
 mod special_files;
 mod stderr;
 mod ticker;
@@ -41,6 +44,7 @@ pub use cache::ArtifactLedger;
 pub use compiler::{CHILD_COMMAND, Isolation, child_main};
 pub use failure::Failure;
 pub use limits::Limits;
+pub use outbound::Network;
 
 use bindings::{MeasurePre, PluginError};
 use host::Host;
@@ -100,7 +104,7 @@ pub enum InspectError {
     #[error("the component does not implement the smm:measure/measure world: {0}")]
     WrongWorld(String),
     #[error(
-        "the component imports {kind} `{name}`, which smm does not give measures (they get read-only access to granted directories, clocks, random numbers and stderr)"
+        "the component imports {kind} `{name}`, which smm does not give measures (they get read-only access to granted directories, outgoing HTTP to granted hosts, clocks, random numbers and stderr)"
     )]
     UnlinkedImport { kind: String, name: String },
     #[error("the component's metadata() failed: {0}")]
@@ -108,6 +112,25 @@ pub enum InspectError {
     /// The engine could not compile (not the component's fault).
     #[error("the engine could not compile the component: {0}")]
     Compiler(String),
+}
+
+/// What one collection may reach.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Access<'a> {
+    /// Directories, read-only, at their own absolute paths.
+    pub dirs: &'a [PathBuf],
+    /// Hosts and secrets for outgoing HTTP (`None`: no host).
+    pub network: Option<&'a Arc<Network>>,
+}
+
+impl<'a> Access<'a> {
+    /// Directories only.
+    pub fn dirs(dirs: &'a [PathBuf]) -> Access<'a> {
+        Access {
+            dirs,
+            network: None,
+        }
+    }
 }
 
 /// A successful collection, validated.
@@ -178,6 +201,8 @@ impl Sandbox {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| format!("linking WASI: {e}"))?;
         special_files::link(&mut linker).map_err(|e| format!("linking WASI: {e:#}"))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| format!("linking wasi:http: {e:#}"))?;
         let cache = match &config.cache_dir {
             Some(dir) => Some(
                 cache::CompileCache::new(dir, &engine, config.ledger.clone())
@@ -278,7 +303,9 @@ impl Sandbox {
             deadline: METADATA_DEADLINE,
             ..Limits::default()
         };
-        let mut store = self.store(&[], &limits).map_err(InspectError::Metadata)?;
+        let mut store = self
+            .store(&Access::default(), &limits)
+            .map_err(InspectError::Metadata)?;
         let call = async {
             let measure = prepared.pre.instantiate_async(&mut store).await?;
             measure.call_metadata(&mut store).await
@@ -334,10 +361,10 @@ impl Sandbox {
         &self,
         prepared: &Prepared,
         config: &str,
-        grants: &[PathBuf],
+        access: &Access<'_>,
         limits: &Limits,
     ) -> Result<Collected, Failure> {
-        let mut store = self.store(grants, limits)?;
+        let mut store = self.store(access, limits)?;
         let call = async {
             let measure = prepared.pre.instantiate_async(&mut store).await?;
             measure.call_collect(&mut store, config).await
@@ -352,14 +379,15 @@ impl Sandbox {
         validate(m, limits)
     }
 
-    /// A fresh store for one call, under `limits`, seeing only `grants`.
-    fn store(&self, grants: &[PathBuf], limits: &Limits) -> Result<Store<Host>, Failure> {
-        let host = Host::new(grants, limits.memory_bytes).map_err(Failure::Input)?;
+    /// A fresh store for one call, under `limits`, reaching only `access`.
+    fn store(&self, access: &Access<'_>, limits: &Limits) -> Result<Store<Host>, Failure> {
+        let ends = std::time::Instant::now() + limits.deadline;
+        let network = access.network.cloned().unwrap_or_else(outbound::nowhere);
+        let host = Host::new(access.dirs, network, limits, ends).map_err(Failure::Input)?;
         let mut store = Store::new(&self.engine, host);
         store.limiter(|h| &mut h.limiter);
         // Every tick, yield to the executor (a busy plugin never holds a
         // tokio worker for long) and trap once the deadline has passed.
-        let ends = std::time::Instant::now() + limits.deadline;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             Ok(if std::time::Instant::now() >= ends {
@@ -720,7 +748,9 @@ mod tests {
     async fn instantiate(sandbox: &Sandbox, wasm: &[u8]) -> wasmtime::Result<()> {
         let component = Component::new(&sandbox.engine, wasm)?;
         let pre = sandbox.linker.instantiate_pre(&component)?;
-        let mut store = sandbox.store(&[], &Limits::default()).unwrap();
+        let mut store = sandbox
+            .store(&Access::default(), &Limits::default())
+            .unwrap();
         pre.instantiate_async(&mut store).await.map(|_| ())
     }
 

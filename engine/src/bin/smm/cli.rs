@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
-use smm_catalogue::{InstanceSpec, LimitOverrides, MeasureRef, Registration};
+use smm_catalogue::{HostGrant, InstanceSpec, LimitOverrides, MeasureRef, Registration, SecretRef};
 use smm_engine::config::Config;
 use smm_engine::sandbox::Isolation;
 use smm_engine::scheduler::SchedulerConfig;
@@ -240,7 +240,7 @@ enum InstanceCmd {
   smm instance create api-sast --measure sarif-findings \\
       --config '{\"path\": \"/srv/reports/api.sarif\"}' --grant-dir /srv/reports \\
       --label team=payments --label service=api --schedule '0 */15 * * * *'")]
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List instances with their scheduling state.
     List,
     /// Print one instance in full: configuration, labels, grants, limits,
@@ -258,7 +258,7 @@ enum InstanceCmd {
   smm instance update api-sast --schedule '0 0 * * * *' --label tier=1
   smm instance update api-sast --config @api-sast.json --grant-dir /srv/reports
   smm instance update api-sast --no-schedule --remove-label team")]
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
     /// Stop scheduling an instance (it keeps its configuration).
     Pause { name: String },
     /// Schedule a paused instance again.
@@ -290,6 +290,8 @@ struct CreateArgs {
     #[arg(long = "grant-dir")]
     grant_dirs: Vec<PathBuf>,
     #[command(flatten)]
+    network: NetworkArgs,
+    #[command(flatten)]
     limits: LimitArgs,
     /// After downtime: `run-once` (default) catches up with one run at
     /// start-up, `skip` waits for the next fire time.
@@ -309,6 +311,61 @@ struct LimitArgs {
     /// Limit on the returned text and details in KiB (default 1024).
     #[arg(long)]
     output_kib: Option<u64>,
+    /// HTTP requests one collection may send (default 200).
+    #[arg(long)]
+    http_requests: Option<u64>,
+    /// HTTP response bytes one collection may receive, in MiB (default 64).
+    #[arg(long)]
+    http_mib: Option<u64>,
+}
+
+/// Outgoing HTTP grants, for `instance create` and `instance update`.
+#[derive(Debug, Args)]
+struct NetworkArgs {
+    /// HTTP(S) destination the measure may reach, as
+    /// `[scheme://]host[:port][/path-prefix]` (https when no scheme), e.g.
+    /// `api.github.com`, `https://ghe.example.com/api/v3/`. A name reaches
+    /// public addresses only; an IP literal reaches that address.
+    /// Repeatable.
+    #[arg(long = "allow-host")]
+    allow_hosts: Vec<String>,
+    /// Like --allow-host, for a name that resolves to private addresses
+    /// (an internal GitLab, a proxy on the same network). Repeatable.
+    #[arg(long = "allow-private-host")]
+    allow_private_hosts: Vec<String>,
+    /// A secret the engine sends as `Authorization: Bearer …` to one
+    /// granted host; the measure never sees it: `NAME=env:VARIABLE[@host]`
+    /// or `NAME=file:/path[@host]` (`@host` needed when several hosts are
+    /// granted). Only the reference is stored. Repeatable.
+    #[arg(long = "secret")]
+    secrets: Vec<String>,
+}
+
+impl NetworkArgs {
+    fn given(&self) -> bool {
+        !(self.allow_hosts.is_empty()
+            && self.allow_private_hosts.is_empty()
+            && self.secrets.is_empty())
+    }
+
+    /// The grants and secrets given.
+    fn parse(&self) -> Result<(Vec<HostGrant>, Vec<SecretRef>)> {
+        let mut hosts = Vec::new();
+        for (list, private) in [
+            (&self.allow_hosts, false),
+            (&self.allow_private_hosts, true),
+        ] {
+            for h in list {
+                hosts.push(HostGrant::parse(h, private).map_err(anyhow::Error::msg)?);
+            }
+        }
+        let secrets = self
+            .secrets
+            .iter()
+            .map(|s| SecretRef::parse(s, &hosts).map_err(anyhow::Error::msg))
+            .collect::<Result<_>>()?;
+        Ok((hosts, secrets))
+    }
 }
 
 impl LimitArgs {
@@ -322,6 +379,12 @@ impl LimitArgs {
         }
         if let Some(k) = self.output_kib {
             limits.output_bytes = Some(k << 10);
+        }
+        if let Some(n) = self.http_requests {
+            limits.http_requests = Some(n);
+        }
+        if let Some(m) = self.http_mib {
+            limits.http_bytes = Some(m << 20);
         }
         limits
     }
@@ -355,6 +418,14 @@ struct UpdateArgs {
     /// Replace the granted directories with these. Repeatable.
     #[arg(long = "grant-dir")]
     grant_dirs: Vec<PathBuf>,
+    /// Replace the granted hosts and secrets with those given
+    /// (`--allow-host`, `--allow-private-host`, `--secret`); with none,
+    /// the instance reaches no host.
+    #[command(flatten)]
+    network: NetworkArgs,
+    /// Remove every granted host and secret.
+    #[arg(long, conflicts_with_all = ["allow_hosts", "allow_private_hosts", "secrets"])]
+    no_network: bool,
     #[command(flatten)]
     limits: LimitArgs,
     /// `run-once` or `skip`.
@@ -390,6 +461,13 @@ impl UpdateArgs {
         }
         if !self.grant_dirs.is_empty() {
             spec.grants = canonical_grants(&self.grant_dirs)?;
+        }
+        if self.no_network {
+            spec.hosts.clear();
+            spec.secrets.clear();
+        }
+        if self.network.given() {
+            (spec.hosts, spec.secrets) = self.network.parse()?;
         }
         spec.limits = self.limits.apply(spec.limits);
         if let Some(c) = self.catch_up {
@@ -548,6 +626,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             for (k, v) in args.labels {
                 labels.insert(k, v);
             }
+            let (hosts, secrets) = args.network.parse()?;
             let spec = InstanceSpec {
                 name: args.name,
                 measure: args.measure,
@@ -556,6 +635,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 schedule: args.schedule,
                 timezone: args.timezone,
                 grants,
+                hosts,
+                secrets,
                 limits: args.limits.apply(LimitOverrides::default()),
                 catch_up: args.catch_up,
             };

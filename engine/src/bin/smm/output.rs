@@ -185,6 +185,8 @@ pub fn instance(shown: &Shown<'_>, as_json: bool) -> anyhow::Result<()> {
             "deadline_ms": limits.deadline.as_millis() as u64,
             "memory_bytes": limits.memory_bytes,
             "output_bytes": limits.output_bytes,
+            "http_requests": limits.http_requests,
+            "http_bytes": limits.http_bytes,
         });
         v["state"] = serde_json::to_value(state)?;
         v["last_error"] = last_error.into();
@@ -232,12 +234,38 @@ pub fn instance(shown: &Shown<'_>, as_json: bool) -> anyhow::Result<()> {
     if i.grants.is_empty() {
         println!("grants:     -");
     }
+    for (n, h) in i.hosts.iter().enumerate() {
+        let label = if n == 0 { "hosts:" } else { "" };
+        let private = if h.private {
+            " (private addresses too)"
+        } else {
+            ""
+        };
+        println!("{label:<11} {}{private}", e(&h.to_string()));
+    }
+    // The reference only: the value is read by the engine at each run.
+    for (n, s) in i.secrets.iter().enumerate() {
+        let label = if n == 0 { "secrets:" } else { "" };
+        println!(
+            "{label:<11} {} ({}), sent to {} as Authorization",
+            e(&s.name),
+            e(&s.source.to_string()),
+            e(&s.host)
+        );
+    }
     println!(
         "limits:     deadline {:?}, memory {} MiB, output {} KiB",
         limits.deadline,
         limits.memory_bytes >> 20,
         limits.output_bytes >> 10
     );
+    if !i.hosts.is_empty() {
+        println!(
+            "            HTTP: {} requests, {} MiB of responses per collection",
+            limits.http_requests,
+            limits.http_bytes >> 20
+        );
+    }
     println!("created:    {}", i.created_at.to_rfc3339());
     match shown.history.last().map(|(r, _)| r) {
         Some(r) => println!(
