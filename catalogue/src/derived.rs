@@ -32,12 +32,29 @@ use crate::metadata::{MeasureKind, MeasureMetadata, RawMetadata, Scale};
 /// Which stored measurements an input reads: those of measure `measure`
 /// whose labels include all of `labels` (and all of the derived
 /// instance's labels, which scope every input).
+///
+/// With `field`, the input's value is a number in the measurement's
+/// details instead of its value: a dotted path of keys, e.g.
+/// `security.change_failure_rate` (kinds over the latest measurement only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputRef {
     pub measure: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl InputRef {
+    /// The JSON pointer of `field` in the details.
+    pub fn pointer(&self) -> Option<String> {
+        self.field.as_ref().map(|f| {
+            f.split('.')
+                .map(|k| format!("/{}", k.replace('~', "~0").replace('/', "~1")))
+                .collect()
+        })
+    }
 }
 
 /// SMM collective accumulators.
@@ -221,6 +238,11 @@ pub enum DerivedKind {
         /// high 30, medium 90, low 120.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         sla_days: BTreeMap<String, u64>,
+        /// The deployments (`escape_rate`): the latest measurement of a
+        /// measure listing them in `details.deployments` (`finished_at`,
+        /// `state`), e.g. `github-deployments`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deployments: Option<InputRef>,
     },
 }
 
@@ -272,6 +294,10 @@ pub enum FindingStatistic {
     ReopenRate,
     /// Fixes in the window per openings (new or reopened) in the window.
     FixIntakeRatio,
+    /// Escape rate: of the successful deployments finished in the window
+    /// (from `deployments`), the share that shipped while a finding (of
+    /// `severities`) was open, in percent.
+    EscapeRate,
 }
 
 impl FindingStatistic {
@@ -284,6 +310,7 @@ impl FindingStatistic {
                 | FindingStatistic::ReopenRate
                 | FindingStatistic::FixIntakeRatio
                 | FindingStatistic::OpenChange
+                | FindingStatistic::EscapeRate
         )
     }
 }
@@ -344,7 +371,16 @@ impl DerivedDefinition {
             | DerivedKind::Counting { input, .. }
             | DerivedKind::Grade { input, .. }
             | DerivedKind::Ranking { input, .. }
-            | DerivedKind::Findings { input, .. } => vec![("input", input)],
+            | DerivedKind::Findings {
+                input,
+                deployments: None,
+                ..
+            } => vec![("input", input)],
+            DerivedKind::Findings {
+                input,
+                deployments: Some(d),
+                ..
+            } => vec![("input", input), ("deployments", d)],
             DerivedKind::Binary { left, right, .. } => vec![("left", left), ("right", right)],
             DerivedKind::Ratio {
                 numerator,
@@ -380,6 +416,32 @@ impl DerivedDefinition {
             for key in input.labels.keys() {
                 if let Err(e) = crate::instance::validate_name(key) {
                     problems.push(format!("{name}: label key {key:?} {e}"));
+                }
+            }
+            if let Some(field) = &input.field {
+                let over_latest = matches!(
+                    self.kind,
+                    DerivedKind::Binary { .. }
+                        | DerivedKind::Ratio { .. }
+                        | DerivedKind::Rescaled { .. }
+                        | DerivedKind::Grade { .. }
+                        | DerivedKind::Ranking { .. }
+                        | DerivedKind::Expression { .. }
+                );
+                if !over_latest {
+                    problems.push(format!(
+                        "{name}: field {field:?} reads the details of the latest measurement, which this kind does not use"
+                    ));
+                }
+                if field.split('.').any(|k| {
+                    k.is_empty()
+                        || !k
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                }) {
+                    problems.push(format!(
+                        "{name}: field {field:?} is not a dotted path of keys (letters, digits, '_', '-'), e.g. security.change_failure_rate"
+                    ));
                 }
             }
         }
@@ -451,8 +513,18 @@ impl DerivedDefinition {
                 window,
                 severities,
                 sla_days,
+                deployments,
                 ..
             } => {
+                match (*statistic == FindingStatistic::EscapeRate, deployments) {
+                    (true, None) => problems.push(
+                        "statistic EscapeRate needs `deployments` (e.g. { measure = \"github-deployments\" })".into(),
+                    ),
+                    (false, Some(_)) => problems.push(
+                        "`deployments` only goes with statistic = \"escape_rate\"".into(),
+                    ),
+                    _ => {}
+                }
                 match (statistic.windowed(), window) {
                     (true, None) => problems.push(format!(
                         "statistic {statistic:?} needs a `window` (e.g. \"30d\")"
@@ -612,7 +684,14 @@ fn unknown_keys(text: &str, kind: &DerivedKind) -> Vec<String> {
         DerivedKind::Counting { .. } => &["input", "window", "predicate"],
         DerivedKind::Grade { .. } | DerivedKind::Ranking { .. } => &["input", "intervals"],
         DerivedKind::Expression { .. } => &["inputs", "expression"],
-        DerivedKind::Findings { .. } => &["input", "statistic", "window", "severities", "sla_days"],
+        DerivedKind::Findings { .. } => &[
+            "input",
+            "statistic",
+            "window",
+            "severities",
+            "sla_days",
+            "deployments",
+        ],
         DerivedKind::Practices { .. } => &["practices", "asset_label", "freshness", "statistic"],
     };
     let Ok(table) = text.parse::<toml::Table>() else {
@@ -744,6 +823,14 @@ percent = true
                 "statistic = \"open\"\ngroup_by = [\"team\"]",
                 "unknown key `group_by`",
             ),
+            (
+                "statistic = \"escape_rate\"\nwindow = \"30d\"",
+                "needs `deployments`",
+            ),
+            (
+                "statistic = \"open\"\ndeployments = { measure = \"d\" }",
+                "only goes with statistic = \"escape_rate\"",
+            ),
         ] {
             let err = derived(&format!(
                 "kind = \"findings\"\ninput = {{ measure = \"x\" }}\n{body}"
@@ -752,6 +839,22 @@ percent = true
             .to_string();
             assert!(err.contains(want), "{body}: {err}");
         }
+    }
+
+    #[test]
+    fn detail_fields_are_read_by_kinds_over_the_latest_measurement_only() {
+        let ok = derived("kind = \"grade\"\ninput = { measure = \"github-incidents\", field = \"security.change_failure_rate\" }\nintervals = [{ lower = 0, symbol = \"A\" }]").unwrap();
+        let input = ok.definition.inputs()[0].1;
+        assert_eq!(
+            input.pointer().as_deref(),
+            Some("/security/change_failure_rate")
+        );
+        let err = derived("kind = \"collective\"\ninput = { measure = \"m\", field = \"x\" }\naccumulator = \"sum\"\nwindow = \"7d\"").unwrap_err().to_string();
+        assert!(err.contains("does not use"), "{err}");
+        let err = derived("kind = \"rescaled\"\ninput = { measure = \"m\", field = \"a..b\" }")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a dotted path"), "{err}");
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use serde_json::{Value, json};
 use smm_catalogue::derived::FindingStatistic;
 
 use super::Derived;
@@ -33,6 +33,9 @@ pub struct Params<'a> {
     pub window: Option<std::time::Duration>,
     pub severities: &'a [String],
     pub sla_days: &'a BTreeMap<String, u64>,
+    /// `escape_rate`: the successful deployments (id, finished at), or why
+    /// they could not be read.
+    pub deployments: Option<Result<&'a [(String, DateTime<Utc>)], &'a str>>,
 }
 
 fn weight(severity: &str) -> f64 {
@@ -245,6 +248,42 @@ pub fn evaluate(
             }
             Derived::ok(fixed.len() as f64 / opened.len() as f64, details)
         }
+        FindingStatistic::EscapeRate => {
+            let deployments = match params.deployments {
+                Some(Ok(d)) => d,
+                Some(Err(reason)) => {
+                    return Derived::failed("missing-input", reason.to_string(), details);
+                }
+                None => {
+                    return Derived::failed(
+                        "missing-input",
+                        "no deployments were given".into(),
+                        details,
+                    );
+                }
+            };
+            let shipped: Vec<_> = deployments.iter().filter(|(_, t)| within(*t)).collect();
+            let listed: Vec<Value> = shipped
+                .iter()
+                .map(|(id, t)| {
+                    let open = open_at(*t);
+                    json!({"id": id, "finished_at": t, "open": open.len(),
+                           "by_severity": by_severity(&open)})
+                })
+                .collect();
+            let escaped = listed.iter().filter(|d| d["open"] != 0).count();
+            details["deployments"] = json!(shipped.len());
+            details["escaped"] = json!(escaped);
+            details["list"] = json!(listed);
+            if shipped.is_empty() {
+                return Derived::failed(
+                    "empty-window",
+                    "no successful deployment finished in the window".into(),
+                    details,
+                );
+            }
+            Derived::ok(100.0 * escaped as f64 / shipped.len() as f64, details)
+        }
     }
 }
 
@@ -298,8 +337,53 @@ mod tests {
             window: window_days.map(|d| std::time::Duration::from_secs(d * 86_400)),
             severities: &[],
             sla_days: &none,
+            deployments: None,
         };
         evaluate(&params, ps, &tiers, t(40.0))
+    }
+
+    #[test]
+    fn escape_rate_counts_deployments_shipped_with_open_findings() {
+        let s = sample();
+        // Deployments at days 5, 15, 25, 35 and 39; at 40, a 30-day window
+        // keeps those after day 10.
+        let ds: Vec<(String, DateTime<Utc>)> = [5.0, 15.0, 25.0, 35.0, 39.0]
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (format!("d{i}"), t(*d)))
+            .collect();
+        let none = BTreeMap::new();
+        let tiers = HashMap::new();
+        let run = |severities: &[String]| {
+            let params = Params {
+                statistic: FindingStatistic::EscapeRate,
+                window: Some(std::time::Duration::from_secs(30 * 86_400)),
+                severities,
+                sla_days: &none,
+                deployments: Some(Ok(&ds)),
+            };
+            evaluate(&params, &s, &tiers, t(40.0))
+        };
+        // In the window: days 15, 25, 35, 39. The critical A is open from
+        // day 0: every one escaped. Highs: B from 35, E 20–22 and from 38:
+        // 35 and 39 escaped. Lows: F 30–35 (fixed at 35, so not open at
+        // 35), G long fixed: none.
+        let all = run(&[]);
+        assert_eq!(all.details["deployments"], 4);
+        assert_eq!(all.value, Some(100.0), "{}", all.details);
+        let high = run(&["high".to_string()]);
+        assert_eq!(high.value, Some(50.0), "{}", high.details);
+        assert_eq!(high.details["escaped"], 2);
+        assert_eq!(run(&["low".to_string()]).value, Some(0.0));
+        let params = Params {
+            statistic: FindingStatistic::EscapeRate,
+            window: Some(std::time::Duration::from_secs(86_400)),
+            severities: &[],
+            sla_days: &none,
+            deployments: Some(Ok(&ds[..1])),
+        };
+        let e = evaluate(&params, &s, &tiers, t(40.0));
+        assert_eq!(e.error.map(|e| e.0), Some("empty-window"));
     }
 
     fn sample() -> Vec<Period> {

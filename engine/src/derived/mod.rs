@@ -314,10 +314,22 @@ async fn point_in_time(
                 details,
             ));
         };
-        provenance.push(json!({
+        let value = match input.pointer() {
+            None => m.value,
+            Some(p) => m
+                .details
+                .as_ref()
+                .and_then(|d| d.pointer(&p))
+                .and_then(Value::as_f64),
+        };
+        let mut p = json!({
             "input": name, "instance": m.instance, "measure": m.measure,
-            "id": m.id, "timestamp": m.timestamp, "value": m.value,
-        }));
+            "id": m.id, "timestamp": m.timestamp, "value": value,
+        });
+        if let Some(field) = &input.field {
+            p["field"] = json!(field);
+        }
+        provenance.push(p);
         if let Some(max_age) = max_age {
             let age = (at - m.timestamp).to_std().unwrap_or_default();
             if age > max_age {
@@ -334,10 +346,16 @@ async fn point_in_time(
                 ));
             }
         }
-        let Some(v) = m.value else {
+        let Some(v) = value else {
+            let what = match &input.field {
+                Some(f) => format!(
+                    "no number at details field `{f}` (absent, or null: nothing to compute it from)"
+                ),
+                None => "no numeric value".to_string(),
+            };
             return Ok(Derived::failed(
                 "missing-input",
-                format!("input `{name}` ({}) has no numeric value", input.measure),
+                format!("input `{name}` ({}) has {what}", input.measure),
                 json!({"inputs": provenance}),
             ));
         };

@@ -46,6 +46,7 @@ impl Engine {
             window,
             severities,
             sla_days,
+            deployments,
         } = &definition.kind
         else {
             return Ok(crate::derived::evaluate(
@@ -80,13 +81,66 @@ impl Engine {
             .map(|w| smm_catalogue::derived::parse_window("window", w))
             .transpose()
             .map_err(smm_catalogue::StoreError::permanent)?;
+        let shipped = match deployments {
+            Some(d) => Some(self.deployments(d, instance, at).await?),
+            None => None,
+        };
         let params = Params {
             statistic: *statistic,
             window,
             severities,
             sla_days,
+            deployments: shipped
+                .as_ref()
+                .map(|r| r.as_ref().map(Vec::as_slice).map_err(String::as_str)),
         };
         Ok(vec![statistics::evaluate(&params, &periods, &scanning, at)])
+    }
+
+    /// The successful deployments listed by the latest measurement of
+    /// `input` in scope at `at` (`details.deployments[]` with `finished_at`
+    /// and `state`), as (id, finished at). `Err` with a reason the derived
+    /// measurement states when there is none.
+    async fn deployments(
+        &self,
+        input: &smm_catalogue::derived::InputRef,
+        instance: &Instance,
+        at: DateTime<Utc>,
+    ) -> Result<Result<Vec<(String, DateTime<Utc>)>, String>, EngineError> {
+        let selector = crate::store::Selector {
+            measure_id: input.measure.clone(),
+            labels: crate::derived::scope(input, instance),
+        };
+        let Some(m) = self.measurements.latest(&selector, at).await? else {
+            return Ok(Err(format!(
+                "deployments: no measurement of {} at or before {}",
+                input.measure,
+                at.to_rfc3339()
+            )));
+        };
+        let listed = m
+            .details
+            .as_ref()
+            .and_then(|d| d.get("deployments"))
+            .and_then(|d| d.as_array());
+        let Some(listed) = listed else {
+            return Ok(Err(format!(
+                "deployments: measurement {} of {} lists no details.deployments",
+                m.id, input.measure
+            )));
+        };
+        Ok(Ok(listed
+            .iter()
+            .filter(|d| d.get("state").and_then(|s| s.as_str()) == Some("success"))
+            .filter_map(|d| {
+                let at = d.get("finished_at")?.as_str()?.parse().ok()?;
+                let id = match d.get("id")? {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                Some((id, at))
+            })
+            .collect()))
     }
 
     /// AppSec practice coverage: the assets are the values of the asset
