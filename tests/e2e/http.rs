@@ -374,3 +374,53 @@ fn grants_and_secrets_are_checked_when_the_instance_is_made() {
         "{m}"
     );
 }
+
+#[test]
+fn https_is_verified_against_the_system_roots() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(identity) = smm_tests::tls::SelfSigned::generate(dir.path()) else {
+        return;
+    };
+    let api = GitHubServer::start();
+    api.json("/repos/o/r", &serde_json::json!({"full_name": "o/r"}));
+    let upstream = api.url().trim_start_matches("http://").parse().unwrap();
+    let proxy = smm_tests::tls::TlsProxy::start(upstream, &identity);
+    let smm = smm();
+    let grant = format!("https://localhost:{}", proxy.port);
+    let url = format!("{grant}/repos/o/r");
+    fetch(
+        &smm,
+        "tls",
+        serde_json::json!({"url": url}),
+        &[
+            "--allow-private-host",
+            &grant,
+            "--secret",
+            "gh=env:SMM_TEST_TOKEN",
+        ],
+    );
+    // A certificate no root vouches for is refused, with the reason.
+    let out = smm.run_env(
+        &["run", "tls", "--json"],
+        &[("SMM_TEST_TOKEN", TOKEN), ("SSL_CERT_FILE", "/nonexistent")],
+    );
+    let m: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = error(&m);
+    assert!(e.contains("TLS with localhost"), "{e}");
+    assert!(api.received().is_empty(), "nothing was sent in the clear");
+    // Trusted (as a system store would), the same request goes through,
+    // the secret with it, encrypted.
+    let cert = identity.cert.to_str().unwrap();
+    let out = smm.run_env(
+        &["run", "tls", "--json"],
+        &[("SMM_TEST_TOKEN", TOKEN), ("SSL_CERT_FILE", cert)],
+    );
+    let m: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(m["value"], 200.0, "{m}");
+    let received = api.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0].authorization.as_deref(),
+        Some(&*format!("Bearer {TOKEN}"))
+    );
+}

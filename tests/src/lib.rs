@@ -4,6 +4,7 @@
 pub mod elasticsearch;
 pub mod github;
 pub mod kibana;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

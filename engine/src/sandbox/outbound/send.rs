@@ -139,7 +139,11 @@ async fn connect(grant: &HostGrant, port: u16, t: &Timeouts) -> Result<Box<dyn S
     let tls = tokio_rustls::TlsConnector::from(tls()?);
     match tokio::time::timeout(t.connect.min(t.left()), tls.connect(name, tcp)).await {
         Ok(Ok(s)) => Ok(Box::new(s)),
-        Ok(Err(e)) => Err(Error::Tls(e)),
+        // The reason (an unknown issuer, a name mismatch) is the answer.
+        Ok(Err(e)) => Err(Error::InternalError(Some(format!(
+            "TLS with {}: {e}",
+            grant.host
+        )))),
         Err(_) => Err(Error::ConnectionTimeout),
     }
 }
