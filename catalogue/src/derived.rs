@@ -242,7 +242,7 @@ pub enum DerivedKind {
         /// measure listing them in `details.deployments` (`finished_at`,
         /// `state`), e.g. `github-deployments`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        deployments: Option<InputRef>,
+        deployments: Option<Box<InputRef>>,
     },
 }
 
@@ -380,7 +380,7 @@ impl DerivedDefinition {
                 input,
                 deployments: Some(d),
                 ..
-            } => vec![("input", input), ("deployments", d)],
+            } => vec![("input", input), ("deployments", &**d)],
             DerivedKind::Binary { left, right, .. } => vec![("left", left), ("right", right)],
             DerivedKind::Ratio {
                 numerator,

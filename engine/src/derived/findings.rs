@@ -35,8 +35,11 @@ pub struct Params<'a> {
     pub sla_days: &'a BTreeMap<String, u64>,
     /// `escape_rate`: the successful deployments (id, finished at), or why
     /// they could not be read.
-    pub deployments: Option<Result<&'a [(String, DateTime<Utc>)], &'a str>>,
+    pub deployments: Option<Result<&'a [Deployment], &'a str>>,
 }
+
+/// A successful deployment: its id and when it finished.
+pub type Deployment = (String, DateTime<Utc>);
 
 fn weight(severity: &str) -> f64 {
     match severity {
