@@ -7,7 +7,8 @@
 //!   cheap catalogue-change check (`reload_every`), never per instance.
 //! - Runs of one instance never overlap: a fire time that finds the
 //!   previous run still going (or queued) is skipped and counted
-//!   (`skipped_runs`). The set of runs in flight is independent of the
+//!   (`skipped_runs`), and reported in one line per [`SKIP_REPORT_EVERY`]
+//!   however many instances skip (never a line per skipped fire). The set of runs in flight is independent of the
 //!   catalogue, so deleting and re-creating an instance cannot overlap runs.
 //! - The scheduler survives its store: a failed write or reload is logged
 //!   and retried at the next change; only start-up needs the store.
@@ -16,7 +17,9 @@
 //!   measurement by the runner, and the next fire time is pushed back by a
 //!   bounded, jittered backoff until a success restores the cadence.
 //! - Every fire time, outcome and plan is persisted ([`InstanceState`]), so a
-//!   restart knows what was missed ([`smm_catalogue::CatchUp`]).
+//!   restart knows what was missed ([`smm_catalogue::CatchUp`]): the states
+//!   changed by the fires of one tick, or by the runs that finished
+//!   together, are written in one transaction.
 //! - Shutdown stops firing at once and waits up to `grace` for runs in
 //!   flight; each run stores its own measurement before it completes.
 
@@ -114,9 +117,51 @@ pub struct Scheduler<S> {
     generation: u64,
     marker: i64,
     summary: Summary,
+    skipped: Skipped,
+    /// Instances whose state changed and is not yet persisted.
+    dirty: HashSet<String>,
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
+
+/// How often skipped fire times are reported (one log line).
+pub const SKIP_REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// Skipped fire times not yet reported.
+#[derive(Default)]
+struct Skipped {
+    count: u64,
+    instances: HashSet<String>,
+    since: Option<tokio::time::Instant>,
+}
+
+impl Skipped {
+    fn add(&mut self, name: &str) {
+        self.count += 1;
+        if self.instances.len() < 5 {
+            self.instances.insert(name.to_string());
+        }
+        self.since.get_or_insert_with(tokio::time::Instant::now);
+    }
+
+    /// Log what was skipped since the last report, once per interval (or
+    /// now, when `force`).
+    fn report(&mut self, force: bool) {
+        let Some(since) = self.since else { return };
+        if !force && since.elapsed() < SKIP_REPORT_EVERY {
+            return;
+        }
+        let mut some: Vec<&str> = self.instances.iter().map(String::as_str).collect();
+        some.sort_unstable();
+        tracing::warn!(
+            skipped = self.count,
+            over_s = since.elapsed().as_secs(),
+            "fire times skipped, their previous run still going (more instances than the engine keeps up with, or runs longer than their period), e.g. {}",
+            some.join(", ")
+        );
+        *self = Skipped::default();
+    }
+}
 
 impl<S: SchedulerStore> Scheduler<S> {
     pub fn new(
@@ -136,6 +181,8 @@ impl<S: SchedulerStore> Scheduler<S> {
             generation: 0,
             marker: 0,
             summary: Summary::default(),
+            skipped: Skipped::default(),
+            dirty: HashSet::new(),
         }
     }
 
@@ -158,9 +205,16 @@ impl<S: SchedulerStore> Scheduler<S> {
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                Some(done) = done_rx.recv() => self.finished(done).await,
+                Some(done) = done_rx.recv() => {
+                    // Every run that finished meanwhile, persisted together.
+                    self.finished(done);
+                    while let Ok(done) = done_rx.try_recv() {
+                        self.finished(done);
+                    }
+                    self.persist().await;
+                }
                 () = sleep => {
-                    let (to_run, fired) = self.due();
+                    let to_run = self.due();
                     for name in to_run {
                         running.spawn(run_one(
                             self.runner.clone(),
@@ -171,8 +225,9 @@ impl<S: SchedulerStore> Scheduler<S> {
                     }
                     // Persist the new plans after the runs are on their way:
                     // one transaction, off the runs' critical path.
-                    self.persist(&fired).await;
+                    self.persist().await;
                     self.compact();
+                    self.skipped.report(false);
                 }
                 _ = reload.tick() => self.reload_if_changed().await,
                 Some(_) = running.join_next(), if !running.is_empty() => {}
@@ -186,8 +241,10 @@ impl<S: SchedulerStore> Scheduler<S> {
         })
         .await;
         while let Ok(done) = done_rx.try_recv() {
-            self.finished(done).await;
+            self.finished(done);
         }
+        self.persist().await;
+        self.skipped.report(true);
         if drained.is_err() {
             self.summary.abandoned = running.len() as u64;
             tracing::warn!(
@@ -311,19 +368,21 @@ impl<S: SchedulerStore> Scheduler<S> {
         }
     }
 
-    /// Persist the states of `names` in one go; a failure is logged (the
-    /// plans stay in memory and are persisted again at the next change).
-    async fn persist(&self, names: &[String]) {
-        let states: Vec<InstanceState> = names
+    /// Persist the states changed since the last call in one go; a failure
+    /// is logged and they are tried again at the next change.
+    async fn persist(&mut self) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        let states: Vec<InstanceState> = self
+            .dirty
             .iter()
             .filter_map(|n| self.slots.get(n).map(|s| s.state.clone()))
             .collect();
-        if states.is_empty() {
-            return;
-        }
         let count = states.len();
-        if let Err(e) = self.store.save_states(states).await {
-            tracing::error!(instances = count, "cannot persist scheduling state: {e}");
+        match self.store.save_states(states).await {
+            Ok(()) => self.dirty.clear(),
+            Err(e) => tracing::error!(instances = count, "cannot persist scheduling state: {e}"),
         }
     }
 
@@ -339,12 +398,11 @@ impl<S: SchedulerStore> Scheduler<S> {
         });
     }
 
-    /// Pop the fire times that are due; return the instances to run now and
-    /// every instance whose plan changed.
-    fn due(&mut self) -> (Vec<String>, Vec<String>) {
+    /// Pop the fire times that are due; return the instances to run now
+    /// (every instance whose plan changed is marked dirty).
+    fn due(&mut self) -> Vec<String> {
         let now = self.clock.now();
         let mut to_run = Vec::new();
-        let mut fired = Vec::new();
         while let Some(Reverse((at, generation, _))) = self.heap.peek() {
             if *at > now {
                 break;
@@ -360,20 +418,21 @@ impl<S: SchedulerStore> Scheduler<S> {
             if self.in_flight.contains(&name) {
                 slot.state.skipped_runs += 1;
                 self.summary.skips += 1;
-                tracing::warn!(instance = %name, "previous run still going: fire time skipped");
+                self.skipped.add(&name);
             } else {
                 self.in_flight.insert(name.clone());
                 to_run.push(name.clone());
             }
             let next = slot.schedule.after(now);
             self.replan(&name, next);
-            fired.push(name);
+            self.dirty.insert(name);
         }
-        (to_run, fired)
+        to_run
     }
 
-    /// A run finished: record it, and back off after a failure.
-    async fn finished(&mut self, done: Done) {
+    /// A run finished: record it (persisted by the caller), and back off
+    /// after a failure.
+    fn finished(&mut self, done: Done) {
         let now = self.clock.now();
         self.summary.runs += 1;
         self.in_flight.remove(&done.instance);
@@ -403,7 +462,7 @@ impl<S: SchedulerStore> Scheduler<S> {
                 }
             }
         }
-        self.persist(std::slice::from_ref(&done.instance)).await;
+        self.dirty.insert(done.instance);
     }
 }
 
