@@ -44,6 +44,15 @@ struct State {
     /// path and query → answer.
     routes: BTreeMap<String, Canned>,
     retried: std::collections::BTreeSet<String>,
+    /// See [`GitHubServer::json_where`].
+    loose: Vec<Loose>,
+}
+
+/// An answer to a path whatever its query holds besides some pairs.
+struct Loose {
+    path: String,
+    params: Vec<(String, String)>,
+    canned: Canned,
 }
 
 /// A running stand-in on `127.0.0.1` and a free port, stopped when dropped.
@@ -121,6 +130,55 @@ impl GitHubServer {
         );
     }
 
+    /// Answer `path_and_query` with 200, `json`, and, when `next` is given
+    /// (a path and query on this server), a `Link` header to it with
+    /// `rel="next"`, as GitHub paginates.
+    pub fn json_page(&self, path_and_query: &str, json: &Value, next: Option<&str>) {
+        let mut headers = vec![(
+            "content-type".to_string(),
+            "application/json; charset=utf-8".to_string(),
+        )];
+        if let Some(next) = next {
+            headers.push((
+                "link".into(),
+                format!("<https://api.github.com{next}>; rel=\"next\""),
+            ));
+        }
+        self.route(
+            path_and_query,
+            Canned {
+                status: 200,
+                headers,
+                body: serde_json::to_vec(json).unwrap(),
+            },
+        );
+    }
+
+    /// Answer GET `path` with 200 and `json` whenever its query holds every
+    /// pair of `params` (percent-decoded), whatever else it holds: for
+    /// queries with a value a test cannot know beforehand (`since=` a time
+    /// computed by the measure). An exact route wins; among these, the
+    /// latest added.
+    pub fn json_where(&self, path: &str, params: &[(&str, &str)], json: &Value) {
+        let canned = Canned {
+            status: 200,
+            headers: vec![(
+                "content-type".into(),
+                "application/json; charset=utf-8".into(),
+            )],
+            body: serde_json::to_vec(json).unwrap(),
+        };
+        let params = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.state.lock().unwrap().loose.push(Loose {
+            path: path.to_string(),
+            params,
+            canned,
+        });
+    }
+
     /// Load octokit/fixtures recorded exchanges (a JSON array of
     /// `{method, path, status, response, headers}`); every recorded
     /// request becomes a GET route of the same path.
@@ -171,6 +229,53 @@ fn query(pq: &str, key: &str) -> Option<String> {
         .map(|(_, v)| v.replace("%3A", ":").replace("%2F", "/"))
 }
 
+/// The query pairs of `pq`, percent-decoded.
+pub fn query_pairs(pq: &str) -> Vec<(String, String)> {
+    let Some((_, q)) = pq.split_once('?') else {
+        return Vec::new();
+    };
+    q.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn loose(routes: &[Loose], pq: &str) -> Option<Canned> {
+    let path = pq.split('?').next().unwrap_or("/");
+    let pairs = query_pairs(pq);
+    routes
+        .iter()
+        .rev()
+        .find(|r| r.path == path && r.params.iter().all(|kv| pairs.contains(kv)))
+        .map(|r| r.canned.clone())
+}
+
 fn reply(status: u16, headers: &[(String, String)], body: Vec<u8>) -> Response<Body> {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = StatusCode::from_u16(status).unwrap();
@@ -218,7 +323,7 @@ async fn answer(state: &Mutex<State>, base: &str, request: Request) -> Response<
             authorization: header("authorization"),
             host: header("host"),
         });
-        s.routes.get(&pq).cloned()
+        s.routes.get(&pq).cloned().or_else(|| loose(&s.loose, &pq))
     };
     let path = pq.split('?').next().unwrap_or("/");
     match path {

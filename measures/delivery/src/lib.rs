@@ -39,4 +39,4 @@ pub use incidents::{ChangeFailure, Incident};
 pub use lead_time::{Change, DeployedRevision, DeploymentChanges, ShippedChange};
 pub use linking::DeploymentCommit;
 pub use project::ProjectMapping;
-pub use window::Window;
+pub use window::{Window, hours};

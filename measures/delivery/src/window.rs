@@ -39,7 +39,7 @@ impl Window {
 }
 
 /// A duration in hours, fractional (to the millisecond).
-pub(crate) fn hours(d: TimeDelta) -> f64 {
+pub fn hours(d: TimeDelta) -> f64 {
     d.num_milliseconds() as f64 / 3_600_000.0
 }
 
