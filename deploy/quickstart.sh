@@ -15,7 +15,8 @@ fi
 echo "==> building the standard measures (wasm32-wasip2) and smm"
 cargo build --quiet --profile wasm --target wasm32-wasip2 -p sarif-findings -p junit-tests \
   -p trivy-vulnerabilities -p grype-vulnerabilities -p gitleaks-secrets \
-  -p cyclonedx-vulnerabilities -p line-coverage -p code-size
+  -p cyclonedx-vulnerabilities -p line-coverage -p code-size \
+  -p github-deployments -p github-lead-time -p github-incidents -p git-history
 cargo build --quiet -p smm-engine --bin smm
 
 export SMM_HOME="${SMM_HOME:-$PWD/.smm}"

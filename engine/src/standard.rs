@@ -56,6 +56,22 @@ pub const COMPONENTS: &[StandardComponent] = &[
         id: "code-size",
         file: "code_size.wasm",
     },
+    StandardComponent {
+        id: "github-deployments",
+        file: "github_deployments.wasm",
+    },
+    StandardComponent {
+        id: "github-lead-time",
+        file: "github_lead_time.wasm",
+    },
+    StandardComponent {
+        id: "github-incidents",
+        file: "github_incidents.wasm",
+    },
+    StandardComponent {
+        id: "git-history",
+        file: "git_history.wasm",
+    },
 ];
 
 /// Every derived standard measure: file name under `measures/derived/`
@@ -120,6 +136,54 @@ pub const DERIVED: &[(&str, &str)] = &[
     (
         "secrets-open.toml",
         include_str!("../../measures/derived/secrets-open.toml"),
+    ),
+    (
+        "deployment-frequency.toml",
+        include_str!("../../measures/derived/deployment-frequency.toml"),
+    ),
+    (
+        "deployment-frequency-grade.toml",
+        include_str!("../../measures/derived/deployment-frequency-grade.toml"),
+    ),
+    (
+        "lead-time-for-changes-grade.toml",
+        include_str!("../../measures/derived/lead-time-for-changes-grade.toml"),
+    ),
+    (
+        "change-failure-rate.toml",
+        include_str!("../../measures/derived/change-failure-rate.toml"),
+    ),
+    (
+        "change-failure-rate-grade.toml",
+        include_str!("../../measures/derived/change-failure-rate-grade.toml"),
+    ),
+    (
+        "failed-deployment-recovery-time.toml",
+        include_str!("../../measures/derived/failed-deployment-recovery-time.toml"),
+    ),
+    (
+        "failed-deployment-recovery-time-grade.toml",
+        include_str!("../../measures/derived/failed-deployment-recovery-time-grade.toml"),
+    ),
+    (
+        "rework-rate.toml",
+        include_str!("../../measures/derived/rework-rate.toml"),
+    ),
+    (
+        "security-change-failure-rate.toml",
+        include_str!("../../measures/derived/security-change-failure-rate.toml"),
+    ),
+    (
+        "security-remediation-lead-time.toml",
+        include_str!("../../measures/derived/security-remediation-lead-time.toml"),
+    ),
+    (
+        "security-hotfix-share.toml",
+        include_str!("../../measures/derived/security-hotfix-share.toml"),
+    ),
+    (
+        "escape-rate.toml",
+        include_str!("../../measures/derived/escape-rate.toml"),
     ),
 ];
 

@@ -205,13 +205,15 @@ enum MeasureCmd {
         files: Vec<PathBuf>,
     },
     /// Register every standard measure, direct and derived (idempotent):
-    /// the security and quality catalogue of catalogue/standard.md.
+    /// the security, quality and delivery (DORA) catalogue of
+    /// catalogue/standard/README.md.
     #[command(
         after_help = "The components are read from --dir, else $SMM_MEASURES_DIR, else
 target/wasm32-wasip2/wasm beside this smm (cargo's layout). Build them with
   cargo build --profile wasm --target wasm32-wasip2 -p sarif-findings -p junit-tests \\
     -p trivy-vulnerabilities -p grype-vulnerabilities -p gitleaks-secrets \\
-    -p cyclonedx-vulnerabilities -p line-coverage -p code-size"
+    -p cyclonedx-vulnerabilities -p line-coverage -p code-size \\
+    -p github-deployments -p github-lead-time -p github-incidents -p git-history"
     )]
     InstallStandard {
         /// Directory holding the built standard components (.wasm).
