@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, params};
 use smm_catalogue::StoreError;
@@ -106,51 +107,71 @@ fn require_ids(batch: &[Measurement]) -> Result<(), StoreError> {
     }
 }
 
+/// Insert `batches` in one transaction (an id already stored is left as it
+/// is); the outcomes of each batch.
+fn insert(conn: &mut Connection, batches: &[&[Measurement]]) -> Sql<Vec<Vec<Appended>>> {
+    let tx = conn.transaction()?;
+    let mut all = Vec::with_capacity(batches.len());
+    {
+        let mut stmt = tx.prepare_cached(&format!(
+            "INSERT INTO measurements ({COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+             ON CONFLICT (id) DO NOTHING"
+        ))?;
+        for batch in batches {
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for m in *batch {
+                let n = stmt.execute(params![
+                    m.id,
+                    m.instance,
+                    m.measure_id,
+                    m.measure_version,
+                    m.measure_name,
+                    m.unit,
+                    m.kind,
+                    m.scale,
+                    ms(m.timestamp),
+                    m.observed_at.map(ms),
+                    m.value,
+                    m.text,
+                    m.details.as_ref().map(ToString::to_string),
+                    serde_json::to_string(&m.labels).map_err(conversion)?,
+                    m.error,
+                    m.error_kind,
+                    m.duration_ms,
+                ])?;
+                outcomes.push(if n == 1 {
+                    Appended::Stored
+                } else {
+                    Appended::AlreadyStored
+                });
+            }
+            all.push(outcomes);
+        }
+    }
+    tx.commit()?;
+    Ok(all)
+}
+
 #[async_trait]
 impl MeasurementStore for SqliteStore {
     async fn append(&self, batch: &[Measurement]) -> Result<Vec<Appended>, StoreError> {
         require_ids(batch)?;
-        let batch = batch.to_vec();
-        self.write_blocking(move |conn| {
-            let tx = conn.transaction()?;
-            let mut outcomes = Vec::with_capacity(batch.len());
-            {
-                let mut stmt = tx.prepare_cached(&format!(
-                    "INSERT INTO measurements ({COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
-                     ON CONFLICT (id) DO NOTHING"
-                ))?;
-                for m in &batch {
-                    let n = stmt.execute(params![
-                        m.id,
-                        m.instance,
-                        m.measure_id,
-                        m.measure_version,
-                        m.measure_name,
-                        m.unit,
-                        m.kind,
-                        m.scale,
-                        ms(m.timestamp),
-                        m.observed_at.map(ms),
-                        m.value,
-                        m.text,
-                        m.details.as_ref().map(ToString::to_string),
-                        serde_json::to_string(&m.labels).map_err(conversion)?,
-                        m.error,
-                        m.error_kind,
-                        m.duration_ms,
-                    ])?;
-                    outcomes.push(if n == 1 {
-                        Appended::Stored
-                    } else {
-                        Appended::AlreadyStored
-                    });
-                }
-            }
-            tx.commit()?;
-            Ok(outcomes)
-        })
-        .await
+        let (reply, lead) = self.inner.appends.enqueue(batch.to_vec());
+        if lead {
+            // Commit this batch and whatever queues meanwhile.
+            let inner = self.inner.clone();
+            super::blocking(move || {
+                inner
+                    .appends
+                    .commit_all(|batches| inner.write(|conn| insert(conn, batches)));
+                Ok(())
+            })
+            .await?;
+        }
+        reply
+            .await
+            .map_err(|_| StoreError::permanent("the append's transaction was abandoned"))?
     }
 
     async fn query(&self, q: &Query) -> Result<Vec<Measurement>, StoreError> {

@@ -5,7 +5,9 @@
 //! Invariants:
 //! - The schema version is recorded in `PRAGMA user_version`; an older
 //!   database is migrated in one transaction on open, a newer one refused.
-//! - Every write is a single transaction.
+//! - Every write is a single transaction; appends of measurements that
+//!   arrive together share one (`group_commit.rs`), each acknowledged only
+//!   once it is committed.
 //! - Asynchronous calls (measurements, scheduler state) run on tokio's
 //!   blocking pool, never on a worker. A file database has two connections:
 //!   one for writes and catalogue reads, one for measurement reads, so a
@@ -14,6 +16,7 @@
 mod artifacts;
 mod catalogue;
 mod findings;
+mod group_commit;
 mod measurements;
 mod schema;
 mod state;
@@ -38,6 +41,8 @@ struct Inner {
     /// A second connection for measurement reads (`None` in memory, where
     /// a second connection would open another database).
     read: Option<Mutex<Connection>>,
+    /// Measurement appends waiting for a transaction.
+    appends: group_commit::GroupCommit,
 }
 
 type Sql<T> = rusqlite::Result<T>;
@@ -94,6 +99,7 @@ impl SqliteStore {
                 path: path.display().to_string(),
                 write: Mutex::new(write),
                 read: Some(Mutex::new(read)),
+                appends: Default::default(),
             }),
         })
     }
@@ -107,6 +113,7 @@ impl SqliteStore {
                 path: ":memory:".into(),
                 write: Mutex::new(conn),
                 read: None,
+                appends: Default::default(),
             }),
         })
     }
