@@ -35,7 +35,7 @@ pub use graph::DependencyGraph;
 pub use instance::{
     CatchUp, Instance, InstanceRevision, InstanceSpec, LimitOverrides, validate_name,
 };
-pub use metadata::{MeasureKind, MeasureMetadata, RawMetadata, Scale};
+pub use metadata::{MeasureKind, MeasureMetadata, RawMetadata, Scale, is_kebab_case};
 pub use network::{GrantScheme, HostGrant, SecretRef, SecretSource};
 pub use registry::{Catalogue, MeasureRef, Registration};
 pub use schema::ConfigSchema;

@@ -20,6 +20,7 @@ pub mod kibana;
 pub mod lifecycle;
 pub mod measurement;
 pub mod sandbox;
+pub mod scaffold;
 pub mod scheduler;
 pub mod shutdown;
 pub mod standard;

@@ -220,6 +220,24 @@ target/wasm32-wasip2/wasm beside this smm (cargo's layout). Build them with
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Start a new measure project in a directory of your own: sources, a
+    /// sample input, a test and a build script, ready to build and test.
+    #[command(after_help = "Example:
+  smm measure new dependency-age --lang rust --dir ~/src/our-measures
+  cd ~/src/our-measures/dependency-age && cargo test && ./build.sh")]
+    New {
+        /// The measure's id (kebab-case); also the project's directory name.
+        id: String,
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: smm_engine::scaffold::Lang,
+        /// Where to create the project (default: the current directory).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The SDK: the sdk/ directory of a clone of smm, or a git URL of
+        /// smm (default: the sdk/ of the tree this smm was built from).
+        #[arg(long)]
+        sdk: Option<String>,
+    },
     /// List registered measures, every version.
     List,
     /// Print a measure's metadata and configuration schema.
@@ -569,13 +587,32 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Es(cmd) => return es(&home, &config, cmd).await,
         Command::Kibana(cmd) => return kibana(&config, cmd).await,
+        Command::Measure(MeasureCmd::New { id, lang, dir, sdk }) => {
+            use smm_engine::scaffold::{self, SdkSource};
+            let sdk = match sdk {
+                Some(s) => SdkSource::parse(&s),
+                None => SdkSource::built_from().context(
+                    "this smm was not built from a source tree that is still here: give --sdk <path to smm's sdk/ or a git URL of smm>",
+                )?,
+            };
+            let (project, files) = scaffold::create(&id, lang, &dir, &sdk)?;
+            for f in &files {
+                println!("created {}", f.display());
+            }
+            println!("next: cd {} && cargo test && ./build.sh", project.display());
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {}
     }
     let mut engine = Engine::open_configured(&home, &config)
         .with_context(|| format!("opening smm home {}", home.root.display()))?;
     engine.isolate_compilation(isolation(&config)?);
     match cli.command {
-        Command::Es(_) | Command::Kibana(_) | Command::Completions { .. } | Command::Man => {
+        Command::Es(_)
+        | Command::Kibana(_)
+        | Command::Completions { .. }
+        | Command::Man
+        | Command::Measure(MeasureCmd::New { .. }) => {
             unreachable!("handled above")
         }
         Command::Measure(MeasureCmd::Register { files }) => {
