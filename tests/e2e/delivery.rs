@@ -286,6 +286,41 @@ fn load(api: &GitHubServer, real: &Real, t: &Clock) {
             ),
         ]),
     );
+    // Security fixes: pull requests labelled `security`, closed since the
+    // window started: #20 merged in it (created at(6, 0), merged 24 h
+    // later), #21 merged before it, #22 closed unmerged; #12 is an issue.
+    let fix = |number: u64, opened: &str, closed: &str, merged: Option<&str>| {
+        let mut p = issue(
+            real,
+            number,
+            "Fix a vulnerability",
+            &["security"],
+            opened,
+            closed,
+        );
+        p["pull_request"] = json!({
+            "url": format!("https://api.github.com/repos/{REPO}/pulls/{number}"),
+            "merged_at": merged,
+        });
+        p
+    };
+    api.json_where(
+        &repo("/issues"),
+        &[("labels", "security"), ("state", "closed")],
+        &json!([
+            fix(20, &t.at(6, 0), &t.at(5, 0), Some(&t.at(5, 0))),
+            fix(21, &t.at(45, 0), &t.at(40, 0), Some(&t.at(40, 0))),
+            fix(22, &t.at(4, 0), &t.at(3, 0), None),
+            issue(
+                real,
+                12,
+                "Token visible in logs",
+                &["incident", "security"],
+                &t.at(7, 0),
+                &t.at(7, 600)
+            ),
+        ]),
+    );
     api.json_where(
         &repo("/issues"),
         &[("labels", "incident"), ("state", "open")],
@@ -491,6 +526,18 @@ fn dora_measures_of_a_repository_history() {
     assert_eq!(d["security"]["failed_deployments"], 1);
     close(&d["security"]["change_failure_rate"], 0.25);
     close(&d["security"]["median_time_to_restore_hours"], 10.0);
+    // Remediation: incident #12 in 10 h, pull request #20 in 24 h (not
+    // #21, merged before the window, nor #22, unmerged) -> median 17 h.
+    assert_eq!(d["security"]["pull_requests"], 1, "{m}");
+    close(&d["security"]["remediation_lead_time_hours"], 17.0);
+    assert_eq!(
+        d["security"]["remediations"],
+        json!([
+            {"kind": "incident", "number": 12, "hours": 10.0},
+            {"kind": "pull_request", "number": 20, "hours": 24.0},
+        ]),
+        "{m}"
+    );
     let listed: Vec<(u64, Value, Value, bool)> = d["incidents"]
         .as_array()
         .unwrap()
@@ -529,12 +576,15 @@ fn dora_measures_of_a_repository_history() {
             Some(DateTime::parse_from_rfc3339(v).unwrap().with_timezone(&Utc))
         })
         .collect();
-    assert_eq!(since.len(), 1, "{asked:?}");
+    // Two listings take it: the incidents, and the security fixes.
+    assert_eq!(since.len(), 2, "{asked:?}");
     let start = t.0 - Duration::days(30);
-    assert!(
-        since[0] >= start && since[0] < start + Duration::minutes(5),
-        "{since:?}"
-    );
+    for s in &since {
+        assert!(
+            *s >= start && *s < start + Duration::minutes(5),
+            "{since:?}"
+        );
+    }
 
     // Every request carried the token the host holds, and only it.
     assert!(!asked.is_empty());

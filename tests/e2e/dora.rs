@@ -113,7 +113,8 @@ async fn dora_measures_on_stored_inputs_by_hand() {
         "github-incidents",
         1.0,
         json!({"change_failure_rate": 0.125, "median_time_to_restore_hours": 5.5,
-               "security": {"change_failure_rate": 0.0625, "median_time_to_restore_hours": 12.0}}),
+               "security": {"change_failure_rate": 0.0625, "median_time_to_restore_hours": 12.0,
+                            "remediation_lead_time_hours": 17.0}}),
         60,
     )
     .await;
@@ -143,9 +144,10 @@ async fn dora_measures_on_stored_inputs_by_hand() {
     );
     assert_eq!(value(&w.derive("rework-rate").await), 25.0);
     assert_eq!(value(&w.derive("security-change-failure-rate").await), 6.25);
+    // The remediation lead time, not the incidents' restore time.
     assert_eq!(
         value(&w.derive("security-remediation-lead-time").await),
-        12.0
+        17.0
     );
     assert_eq!(value(&w.derive("security-hotfix-share").await), 50.0);
 

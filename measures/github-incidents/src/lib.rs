@@ -90,7 +90,7 @@ impl Measure for GitHubIncidents {
             kind: Kind::Direct,
             unit: "incidents",
             scale: Scale::Ratio,
-            output: "value: incidents open now; details: {repository, environment, window_days, open, opened_in_window, deployments (successful, finished in the window), failed_deployments (of those, with an incident opened in the window attributed), change_failure_rate (null without deployments), median_time_to_restore_hours (incidents closed in the window; null without), security: {incidents (opened in the window), failed_deployments, change_failure_rate, median_time_to_restore_hours}, incidents: [{number, title (at most 200 characters), opened_at, closed_at, security, deployment_id, time_to_restore_hours}] (oldest first)}",
+            output: "value: incidents open now; details: {repository, environment, window_days, open, opened_in_window, deployments (successful, finished in the window), failed_deployments (of those, with an incident opened in the window attributed), change_failure_rate (null without deployments), median_time_to_restore_hours (incidents closed in the window; null without), security: {incidents (opened in the window), failed_deployments, change_failure_rate, median_time_to_restore_hours, pull_requests (security-labelled, merged in the window), remediation_lead_time_hours (median over security incidents closed and security pull requests merged in the window: opened to closed, created to merged), remediations: [{kind, number, hours}]}, incidents: [{number, title (at most 200 characters), opened_at, closed_at, security, deployment_id, time_to_restore_hours}] (oldest first)}",
         }
     }
 
@@ -108,13 +108,16 @@ impl Measure for GitHubIncidents {
         let mut api = github_api::client();
         let fetched = github_api::deployments(&mut api, &target)?;
         let issues = issues(&mut api, &target, &config.incident_label)?;
-        Ok(summarize(
+        let fixes = security_fixes(&mut api, &target, &config.security_labels)?;
+        let mut m = summarize(
             &target,
             &config.incident_label,
             &config.security_labels,
             &fetched,
             &issues,
-        ))
+        );
+        remediation(&mut m, &target, &config.security_labels, &issues, &fixes);
+        Ok(m)
     }
 }
 
@@ -138,6 +141,87 @@ pub fn issues(api: &mut impl Api, target: &Target, label: &str) -> Result<Vec<Is
         github_api::MAX_PAGES,
     )?);
     Ok(all)
+}
+
+/// The pull requests carrying one of `labels`, closed since the window
+/// started (the issues API lists pull requests too).
+pub fn security_fixes(
+    api: &mut impl Api,
+    target: &Target,
+    labels: &[String],
+) -> Result<Vec<Issue>, Error> {
+    let since = github_api::encode(&github_api::iso(target.window.start));
+    let mut all = Vec::new();
+    for label in labels {
+        let url = format!(
+            "{}/issues?labels={}&state=closed&since={since}&per_page={}",
+            target.repo_url(),
+            github_api::encode(label),
+            github_api::PER_PAGE
+        );
+        let listed: Vec<Issue> = github_api::list(api, &url, github_api::MAX_PAGES)?;
+        all.extend(listed.into_iter().filter(Issue::is_pull_request));
+    }
+    Ok(all)
+}
+
+/// Security remediation lead time, into `m`'s details under `security`:
+/// the hours from opening to closing of the security incidents closed in
+/// the window, and from creation to merge of the security pull requests
+/// merged in the window; their median, and the list.
+pub fn remediation(
+    m: &mut Measurement,
+    target: &Target,
+    security_labels: &[String],
+    issues: &[Issue],
+    fixes: &[Issue],
+) {
+    let window = &target.window;
+    let is_security = |i: &Issue| security_labels.iter().any(|l| i.has_label(l));
+    let mut seen = BTreeSet::new();
+    let mut listed: Vec<(String, u64, f64)> = Vec::new();
+    for i in issues
+        .iter()
+        .filter(|i| !i.is_pull_request() && is_security(i))
+    {
+        if let Some(closed) = i.closed_at.filter(|c| window.contains(*c))
+            && seen.insert(i.number)
+        {
+            listed.push((
+                "incident".into(),
+                i.number,
+                github_api::hours(closed - i.created_at),
+            ));
+        }
+    }
+    for pr in fixes {
+        let merged = pr.pull_request.as_ref().and_then(|p| p.merged_at);
+        if let Some(merged) = merged.filter(|t| window.contains(*t))
+            && seen.insert(pr.number)
+        {
+            listed.push((
+                "pull_request".into(),
+                pr.number,
+                github_api::hours(merged - pr.created_at),
+            ));
+        }
+    }
+    listed.sort_by_key(|(_, n, _)| *n);
+    let hours: Vec<f64> = listed.iter().map(|(_, _, h)| *h).collect();
+    let Some(details) = m.details.as_mut().and_then(|d| d.get_mut("security")) else {
+        return;
+    };
+    details["pull_requests"] = listed
+        .iter()
+        .filter(|(k, _, _)| k == "pull_request")
+        .count()
+        .into();
+    details["remediation_lead_time_hours"] = smm_delivery::stats::median(&hours).into();
+    details["remediations"] = listed
+        .iter()
+        .map(|(kind, number, h)| json!({"kind": kind, "number": number, "hours": h}))
+        .collect::<Vec<_>>()
+        .into();
 }
 
 /// `title`, cut to [`TITLE_CHARS`] characters (the last an ellipsis when
