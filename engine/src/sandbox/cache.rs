@@ -6,6 +6,13 @@
 //! the digest of each artifact it writes), an entry is deserialised only if
 //! its bytes have the recorded digest: a swapped or altered artifact is
 //! recompiled, never run (wasmtime trusts precompiled artifacts).
+//!
+//! Checking a digest reads and hashes the whole artifact (tens of MB for a
+//! Python or JavaScript measure: 100 ms and more in every new process).
+//! The ledger also records the file's identity when its digest was last
+//! checked (device, inode, size and change time, which the kernel updates
+//! on any write or rename and no one can set); an entry with that same
+//! identity is mapped without hashing it again.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -95,18 +102,31 @@ impl CompileCache {
         }
         let loaded = match &self.ledger {
             Some(ledger) => {
-                let bytes = std::fs::read(&path).ok()?;
-                let digest = super::sha256_hex(&bytes);
-                if ledger.recorded(&self.key(sha256)).as_deref() != Some(digest.as_str()) {
-                    tracing::warn!(
-                        path = %path.display(),
-                        "a cache entry that is not the one recorded: recompiling"
-                    );
-                    return None;
+                let key = self.key(sha256);
+                let recorded = ledger.recorded(&key)?;
+                let (recorded, checked) = match recorded.split_once(' ') {
+                    Some((digest, identity)) => (digest.to_string(), Some(identity.to_string())),
+                    None => (recorded, None),
+                };
+                let now = identity(&path)?;
+                if checked.as_deref() == Some(now.as_str()) {
+                    // SAFETY: the file is the one whose digest was checked
+                    // against the record (same inode, size and change time).
+                    unsafe { Component::deserialize_file(engine, &path) }
+                } else {
+                    let bytes = std::fs::read(&path).ok()?;
+                    if super::sha256_hex(&bytes) != recorded {
+                        tracing::warn!(
+                            path = %path.display(),
+                            "a cache entry that is not the one recorded: recompiling"
+                        );
+                        return None;
+                    }
+                    ledger.record(&key, &format!("{recorded} {now}"));
+                    // SAFETY: these bytes are, digest for digest, an
+                    // artifact this engine wrote (`store`) for `sha256`.
+                    unsafe { Component::deserialize(engine, &bytes) }
                 }
-                // SAFETY: these bytes are, digest for digest, an artifact
-                // this engine wrote (`store`) for the component `sha256`.
-                unsafe { Component::deserialize(engine, &bytes) }
             }
             // SAFETY: entries in this directory are written only by `store`
             // below, by this engine configuration (the directory name
@@ -137,7 +157,12 @@ impl CompileCache {
         match write() {
             Ok(()) => {
                 if let Some(ledger) = &self.ledger {
-                    ledger.record(&self.key(sha256), &super::sha256_hex(artifact));
+                    let digest = super::sha256_hex(artifact);
+                    let record = match identity(&path) {
+                        Some(id) => format!("{digest} {id}"),
+                        None => digest,
+                    };
+                    ledger.record(&self.key(sha256), &record);
                 }
             }
             Err(e) => {
@@ -147,9 +172,71 @@ impl CompileCache {
     }
 }
 
+/// What changes whenever a file's bytes or name do: device, inode, size
+/// and change time (set by the kernel only).
+fn identity(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(format!(
+        "{}:{}:{}:{}.{}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.ctime(),
+        m.ctime_nsec()
+    ))
+}
+
 fn tempfile_in(dir: &Path) -> PathBuf {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     dir.join(format!(".tmp-{}-{nanos}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Ledger(Mutex<HashMap<String, String>>);
+
+    impl ArtifactLedger for Ledger {
+        fn recorded(&self, key: &str) -> Option<String> {
+            self.0.lock().unwrap().get(key).cloned()
+        }
+        fn record(&self, key: &str, digest: &str) {
+            self.0.lock().unwrap().insert(key.into(), digest.into());
+        }
+    }
+
+    #[test]
+    fn an_unchanged_entry_is_mapped_without_hashing_and_a_touched_one_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        let ledger = Arc::new(Ledger::default());
+        let cache = CompileCache::new(dir.path(), &engine, Some(ledger.clone())).unwrap();
+        let wasm = wat::parse_str("(component)").unwrap();
+        let sha = super::super::sha256_hex(&wasm);
+        cache.store(&sha, &engine.precompile_component(&wasm).unwrap());
+        assert!(cache.load(&engine, &sha).is_some());
+
+        // A record whose digest is wrong but whose identity is the file's:
+        // loaded, so the identity alone decided (no hashing).
+        let key = cache.key(&sha);
+        let recorded = ledger.recorded(&key).unwrap();
+        let (_, id) = recorded.split_once(' ').unwrap();
+        ledger.record(&key, &format!("{} {id}", "0".repeat(64)));
+        assert!(cache.load(&engine, &sha).is_some(), "mapped on identity");
+
+        // The same bytes written again change the identity: the digest is
+        // checked, and the wrong one refuses the entry.
+        let path = cache.path(&sha);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(cache.load(&engine, &sha).is_none(), "checked again");
+    }
 }
