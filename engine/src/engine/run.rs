@@ -342,7 +342,7 @@ impl Engine {
                 record.reference()
             )));
         };
-        let prepared = match self.sandbox.prepared(sha256) {
+        let prepared = match self.sandbox.prepare_cached(sha256).await {
             Some(p) => p,
             None => {
                 let (store, key) = (self.embedded.clone(), sha256.clone());
