@@ -3,7 +3,9 @@
 
 pub mod elasticsearch;
 pub mod github;
+pub mod javascript;
 pub mod kibana;
+pub mod python;
 pub mod tls;
 
 use std::path::{Path, PathBuf};

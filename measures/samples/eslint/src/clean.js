@@ -1,0 +1,4 @@
+// No problem here: a file ESLint checked and found clean.
+export function add(a, b) {
+  return a + b;
+}
