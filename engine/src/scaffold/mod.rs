@@ -6,8 +6,9 @@
 //! - The project depends on the SDK by path or git URL, never as a member
 //!   of this workspace (a platform team keeps its measures in its own
 //!   repository).
-//! - Templates are files beside this module (`rust/`), embedded in the
-//!   binary; `{{name}}` placeholders are replaced, nothing else.
+//! - Templates are files beside this module (`rust/`, `python/`, `js/`),
+//!   embedded in the binary; `{{name}}` placeholders are replaced, nothing
+//!   else.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
     Rust,
+    Python,
+    Js,
 }
 
 /// Where the generated project finds the SDK.
@@ -65,6 +68,10 @@ pub enum ScaffoldError {
         "the SDK directory {0} has no Cargo.toml (give --sdk the sdk/ folder of a clone of smm)"
     )]
     NoSdk(PathBuf),
+    #[error(
+        "a {0} measure builds with the SDK of a clone of smm: give --sdk the sdk/ folder of one (a git URL works for Rust only)"
+    )]
+    NeedsClone(&'static str),
     #[error("writing {path}: {source}")]
     Io {
         path: PathBuf,
@@ -74,7 +81,7 @@ pub enum ScaffoldError {
 
 /// A file to write: path relative to the project, content, executable.
 struct File {
-    path: &'static str,
+    path: String,
     content: String,
     executable: bool,
 }
@@ -96,6 +103,8 @@ pub fn create(
     }
     let files = match lang {
         Lang::Rust => rust(id, sdk)?,
+        Lang::Python => python(id, sdk)?,
+        Lang::Js => js(id, sdk)?,
     };
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -103,7 +112,7 @@ pub fn create(
     };
     let mut written = Vec::new();
     for f in files {
-        let path = dir.join(f.path);
+        let path = dir.join(&f.path);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
@@ -175,8 +184,8 @@ fn rust(id: &str, sdk: &SdkSource) -> Result<Vec<File>, ScaffoldError> {
         ("sdk", dependency.as_str()),
         ("sdk_readme", readme.as_str()),
     ];
-    let f = |path, template: &str, executable| File {
-        path,
+    let f = |path: &str, template: &str, executable| File {
+        path: path.to_string(),
         content: fill(template, &values),
         executable,
     };
@@ -197,6 +206,107 @@ fn rust(id: &str, sdk: &SdkSource) -> Result<Vec<File>, ScaffoldError> {
         ),
         f(".gitignore", "/target\n", false),
     ])
+}
+
+/// The SDK folder of a clone, for the Python and JavaScript SDKs (which
+/// build with the repository's WIT); `what` names the file that must be
+/// there.
+fn clone_dir(sdk: &SdkSource, lang: &'static str, what: &str) -> Result<String, ScaffoldError> {
+    match sdk {
+        SdkSource::Path(p) if p.join(what).is_file() => Ok(p.display().to_string()),
+        SdkSource::Path(p) => Err(ScaffoldError::NoSdk(p.join(what))),
+        SdkSource::Git(_) => Err(ScaffoldError::NeedsClone(lang)),
+    }
+}
+
+fn python(id: &str, sdk: &SdkSource) -> Result<Vec<File>, ScaffoldError> {
+    let dir = clone_dir(sdk, "Python", "python/pyproject.toml")?;
+    let module = id.replace('-', "_");
+    let (ty, name, quoted) = (type_name(id), human_name(id), shell_quote(&dir));
+    let values = [
+        ("id", id),
+        ("module", module.as_str()),
+        ("type", ty.as_str()),
+        ("name", name.as_str()),
+        ("sdk_dir", quoted.as_str()),
+    ];
+    let f = |path: String, template: &str, executable| File {
+        path,
+        content: fill(template, &values),
+        executable,
+    };
+    Ok(vec![
+        f(
+            format!("{module}.py"),
+            include_str!("python/measure.py.tmpl"),
+            false,
+        ),
+        f(
+            format!("test_{module}.py"),
+            include_str!("python/test.py.tmpl"),
+            false,
+        ),
+        f(
+            "samples/report.json".into(),
+            include_str!("rust/report.json.tmpl"),
+            false,
+        ),
+        f(
+            "build.sh".into(),
+            include_str!("python/build.sh.tmpl"),
+            true,
+        ),
+        f(
+            "README.md".into(),
+            include_str!("python/README.md.tmpl"),
+            false,
+        ),
+        f(
+            ".gitignore".into(),
+            "/.venv\n/*.wasm\n__pycache__/\n",
+            false,
+        ),
+    ])
+}
+
+fn js(id: &str, sdk: &SdkSource) -> Result<Vec<File>, ScaffoldError> {
+    let dir = clone_dir(sdk, "JavaScript", "js/build.mjs")?;
+    let (name, quoted) = (human_name(id), shell_quote(&dir));
+    let values = [
+        ("id", id),
+        ("name", name.as_str()),
+        ("sdk_dir", quoted.as_str()),
+    ];
+    let f = |path: &str, template: &str, executable| File {
+        path: path.to_string(),
+        content: fill(template, &values),
+        executable,
+    };
+    Ok(vec![
+        f("src/index.js", include_str!("js/index.js.tmpl"), false),
+        f("src/count.js", include_str!("js/count.js.tmpl"), false),
+        f("test/count.test.js", include_str!("js/test.js.tmpl"), false),
+        f(
+            "samples/report.json",
+            include_str!("rust/report.json.tmpl"),
+            false,
+        ),
+        f("package.json", include_str!("js/package.json.tmpl"), false),
+        f("build.sh", include_str!("js/build.sh.tmpl"), true),
+        f("README.md", include_str!("js/README.md.tmpl"), false),
+        f(".gitignore", "/*.wasm\n/node_modules\n", false),
+    ])
+}
+
+/// A word for a POSIX shell (single-quoted when it needs to be).
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// A TOML basic string.
@@ -252,5 +362,15 @@ mod tests {
             Err(ScaffoldError::NoSdk(_))
         ));
         assert!(!dir.path().join("other").exists(), "nothing written");
+        let git = SdkSource::Git("https://example.com/smm.git".into());
+        for lang in [Lang::Python, Lang::Js] {
+            assert!(matches!(
+                create("other", lang, dir.path(), &git),
+                Err(ScaffoldError::NeedsClone(_))
+            ));
+        }
+        let (py, _) = create("py-one", Lang::Python, dir.path(), &sdk).unwrap();
+        let module = std::fs::read_to_string(py.join("py_one.py")).unwrap();
+        assert!(module.contains("class PyOne(Measure)") && !module.contains("{{"));
     }
 }

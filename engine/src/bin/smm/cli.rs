@@ -224,7 +224,9 @@ target/wasm32-wasip2/wasm beside this smm (cargo's layout). Build them with
     /// sample input, a test and a build script, ready to build and test.
     #[command(after_help = "Example:
   smm measure new dependency-age --lang rust --dir ~/src/our-measures
-  cd ~/src/our-measures/dependency-age && cargo test && ./build.sh")]
+  cd ~/src/our-measures/dependency-age && cargo test && ./build.sh
+  smm measure new audit-count --lang python     (python3 -m unittest; ./build.sh)
+  smm measure new lint-count --lang js          (node --test test/; ./build.sh)")]
     New {
         /// The measure's id (kebab-case); also the project's directory name.
         id: String,
