@@ -663,3 +663,35 @@ fn instance_update_checks_like_create_and_keeps_history() {
     }
     assert_eq!(smm.run_json("with-token")["value"].as_f64(), Some(2.0));
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_smm_quietly() {
+    let smm = smm();
+    // The bash completions (about 69 KB) fill the pipe's 64 KiB buffer:
+    // smm writes again after its reader is gone, whatever the timing.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smm"))
+        .env("SMM_HOME", smm.home.path())
+        .args(["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end at once, as `| head -c0` would.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc_sigpipe()),
+        "{:?}",
+        out.status
+    );
+}
+
+/// SIGPIPE's number on Linux.
+fn libc_sigpipe() -> i32 {
+    13
+}

@@ -15,6 +15,15 @@ fn main() -> ExitCode {
         let memory = raw.next().unwrap_or_default();
         return smm_engine::sandbox::child_main(&memory, &raw.next().unwrap_or_default());
     }
+    // Like other command-line tools, end quietly when the reader of the
+    // output goes away (`smm query x --json | head`), instead of a panic
+    // on the broken pipe (Rust ignores SIGPIPE by default).
+    // SAFETY: restoring a signal's default disposition, before any thread
+    // is started.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = cli::Cli::parse();
     let (level, format) = args.log_settings();
     let filter = tracing_subscriber::EnvFilter::try_from_env("SMM_LOG")
