@@ -129,34 +129,13 @@ smm_sdk::export_measure!(GitHubDeployments);
 mod tests {
     use std::collections::BTreeMap;
 
-    use chrono::{DateTime, Utc};
     use smm_delivery::github::{Deployment, DeploymentState, DeploymentStatus};
     use smm_sdk::http::Response;
 
     use super::github_api::{self, Api};
     use super::*;
 
-    const FIXTURES: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/webhooks/"
-    );
-
-    /// Member `key` of the real webhook payload `name` (see
-    /// ../shared/fixtures/SOURCES.md), or `None` where the folder is absent.
-    fn member(name: &str, key: &str) -> Option<Value> {
-        match std::fs::read(format!("{FIXTURES}{name}")) {
-            Ok(bytes) => Some(serde_json::from_slice::<Value>(&bytes).unwrap()[key].clone()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                eprintln!("skipped: ../shared/fixtures/webhooks/{name} is absent");
-                None
-            }
-            Err(e) => panic!("{name}: {e}"),
-        }
-    }
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
+    use smm_github::testing::{NOW, at, member, target};
 
     /// The real deployment and success status of octokit's
     /// `deployment_status` payload.
@@ -221,12 +200,7 @@ mod tests {
         }
     }
 
-    const NOW: &str = "2024-03-31T00:00:00Z";
     const API: &str = "https://api.github.com";
-
-    fn target() -> Target {
-        Target::new("Codertocat/Hello-World", API, "production", 30, at(NOW)).unwrap()
-    }
 
     /// Window: [03-01, 03-31). Newest first, over two pages: 7 unfinished
     /// (in the window), 6 failed, 5 succeeded, 4 created the day before

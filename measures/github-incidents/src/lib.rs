@@ -326,45 +326,11 @@ smm_sdk::export_measure!(GitHubIncidents);
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, Utc};
     use smm_delivery::github::{Deployment, DeploymentStatus};
 
     use super::*;
 
-    const FIXTURES: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/webhooks/"
-    );
-
-    /// Member `key` of the real webhook payload `name` (see
-    /// ../shared/fixtures/SOURCES.md), or `None` where the folder is absent.
-    fn member(name: &str, key: &str) -> Option<Value> {
-        match std::fs::read(format!("{FIXTURES}{name}")) {
-            Ok(bytes) => Some(serde_json::from_slice::<Value>(&bytes).unwrap()[key].clone()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                eprintln!("skipped: ../shared/fixtures/webhooks/{name} is absent");
-                None
-            }
-            Err(e) => panic!("{name}: {e}"),
-        }
-    }
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-
-    const NOW: &str = "2024-03-31T00:00:00Z";
-
-    fn target() -> Target {
-        Target::new(
-            "Codertocat/Hello-World",
-            "https://api.github.com",
-            "production",
-            30,
-            at(NOW),
-        )
-        .unwrap()
-    }
+    use smm_github::testing::{member, target};
 
     struct Real {
         deployment: Value,

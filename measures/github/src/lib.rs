@@ -22,6 +22,8 @@ use smm_delivery::{DeploymentCommit, Window};
 use smm_sdk::Error;
 use smm_sdk::http::{Client, Response};
 
+pub mod testing;
+
 /// Pages read at most from one listing (of [`PER_PAGE`] items each).
 pub const MAX_PAGES: usize = 50;
 /// Items asked for per page (GitHub's maximum).
