@@ -380,3 +380,242 @@ fn missing_exports_and_no_deployments_are_input_errors_naming_the_path() {
         "{err}"
     );
 }
+
+/// A `gh issue list --json number,title,createdAt,closedAt,labels` element
+/// (the GitHub CLI's shape), opened and closed hours before now.
+fn gh_issue(repo: &Repo, number: u64, labels: &[&str], opened: f64, closed: Option<f64>) -> Value {
+    json!({
+        "number": number,
+        "title": format!("issue {number}"),
+        "createdAt": iso(repo.at(opened)),
+        "closedAt": closed.map(|c| iso(repo.at(c))),
+        "labels": labels.iter().map(|l| json!({"id": format!("LA_{l}"), "name": l, "description": "", "color": "d73a4a"})).collect::<Vec<_>>(),
+    })
+}
+
+/// The standard DORA definitions, re-pointed at `git-history` as the
+/// catalogue's documentation says (measure ids and input measure changed,
+/// nothing else), written into `dir`; their new ids.
+fn dora_over_git_history(dir: &Path) -> Vec<String> {
+    let mut ids = Vec::new();
+    for id in [
+        "deployment-frequency",
+        "deployment-frequency-grade",
+        "lead-time-for-changes-grade",
+        "change-failure-rate",
+        "change-failure-rate-grade",
+        "failed-deployment-recovery-time",
+        "failed-deployment-recovery-time-grade",
+        "rework-rate",
+        "security-change-failure-rate",
+    ] {
+        let text = std::fs::read_to_string(
+            smm_tests::workspace().join(format!("measures/derived/{id}.toml")),
+        )
+        .unwrap();
+        let mut moved = text.replace(&format!("id = \"{id}\""), &format!("id = \"git-{id}\""));
+        for source in ["github-deployments", "github-lead-time", "github-incidents"] {
+            moved = moved.replace(
+                &format!("measure = \"{source}\""),
+                "measure = \"git-history\"",
+            );
+        }
+        assert_ne!(moved, text, "{id}");
+        let file = dir.join(format!("git-{id}.toml"));
+        std::fs::write(&file, moved).unwrap();
+        ids.push(format!("git-{id}"));
+    }
+    ids
+}
+
+/// A deployment tag: name, hours ago, and the commits (subject, authored
+/// hours ago) made before it.
+type Tagged = (&'static str, f64, &'static [(&'static str, f64)]);
+
+#[test]
+fn dora_from_tags_and_a_labelled_incident() {
+    if !git_present() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().canonicalize().unwrap();
+    let repo = Repo::init(root.join("clone"));
+
+    // Hours before now. v0.9.0 (900 h) is the baseline, before the 30-day
+    // window (720 h); five deployments in it.
+    repo.commit("chore: initial", 900.0, 900.0, "+0000");
+    repo.git(&["tag", "-a", "v0.9.0", "-m", "0.9.0"], 0.0, 900.0, "+0000");
+    let tags: [Tagged; 5] = [
+        ("v1.0.0", 390.0, &[("feat: a", 400.0)]),
+        (
+            "v1.1.0",
+            240.0,
+            &[("feat: b", 300.0), ("fix: b crashes", 250.0)],
+        ),
+        ("v1.2.0", 96.0, &[("feat: c", 100.0)]),
+        ("v1.3.0", 48.0, &[("feat: d", 50.0)]),
+        ("v1.4.0", 24.0, &[("feat: e", 30.0)]),
+    ];
+    for (tag, at, commits) in tags {
+        for (subject, authored) in commits {
+            repo.commit(subject, *authored, *authored, "+0000");
+        }
+        repo.git(&["tag", "-a", tag, "-m", tag], 0.0, at, "+0000");
+    }
+    let export = root.join("export");
+    repo.export(&export);
+
+    // The tracker's incidents, as `gh issue list --json` writes them.
+    let issues = json!([
+        // Opened before the window (after v0.9.0), closed in it: 100 h.
+        gh_issue(&repo, 10, &["incident"], 800.0, Some(700.0)),
+        // After v1.1.0 (240 h), restored in 4 h.
+        gh_issue(&repo, 11, &["incident"], 230.0, Some(226.0)),
+        // After v1.2.0 (96 h), a security incident, restored in 12 h.
+        gh_issue(&repo, 12, &["incident", "security"], 90.0, Some(78.0)),
+        // After v1.2.0 again, before v1.3.0 (48 h); still open.
+        gh_issue(&repo, 14, &["incident"], 60.0, None),
+        // A bug, not an incident.
+        gh_issue(&repo, 13, &["bug"], 20.0, None),
+    ]);
+    let incidents = export.join("incidents.json");
+    std::fs::write(&incidents, serde_json::to_vec_pretty(&issues).unwrap()).unwrap();
+
+    // By hand. Lead times (deployment - authored): v1.0.0 10; v1.1.0 60
+    // and 10; v1.2.0 4; v1.3.0 2; v1.4.0 6 -> 2 4 6 10 10 60, median 8.
+    let mut lead: Vec<f64> = tags
+        .iter()
+        .flat_map(|(_, at, commits)| commits.iter().map(move |(_, a)| a - at))
+        .collect();
+    lead.sort_by(f64::total_cmp);
+    assert_eq!(lead, [2.0, 4.0, 6.0, 10.0, 10.0, 60.0]);
+    let lead_median = median(&lead);
+    let per_day = 5.0 / 30.0;
+    // Each incident to the latest tag strictly before it: #10 v0.9.0 (not
+    // in the window), #11 v1.1.0, #12 and #14 v1.2.0: 2 of 5 failed.
+    let failed = 2.0;
+    let cfr = failed / 5.0;
+    // Restored in the window: 100, 4, 12 h -> median 12.
+    let restore = median(&[4.0, 12.0, 100.0]);
+    let rework = 1.0 / 5.0; // v1.1.0's fix
+
+    let smm = Smm::new(env!("CARGO_BIN_EXE_smm"));
+    smm.register("git-history");
+    let config = json!({
+        "repository": export.to_str().unwrap(),
+        "incidents": incidents.to_str().unwrap(),
+    });
+    smm.ok(&[
+        "instance",
+        "create",
+        "shop-delivery",
+        "--measure",
+        "git-history",
+        "--config",
+        &config.to_string(),
+        "--grant-dir",
+        root.to_str().unwrap(),
+        "--label",
+        "service=shop",
+    ]);
+    let m = smm.run_json("shop-delivery");
+    assert_eq!(m["error"], Value::Null, "{m}");
+    assert_eq!(m["value"], lead_median, "{m}");
+    let d = &m["details"];
+    assert_eq!(d["deployments"], 5, "{d}");
+    assert_eq!(d["failed_deployments"], failed as u64, "{d}");
+    assert_eq!(d["change_failure_rate"], cfr, "{d}");
+    assert_eq!(d["median_time_to_restore_hours"], restore, "{d}");
+    assert_eq!(d["open_incidents"], 1, "{d}");
+    assert_eq!(d["opened_in_window"], 3, "#11, #12, #14: {d}");
+    assert_eq!(
+        d["security"],
+        json!({"incidents": 1, "failed_deployments": 1, "change_failure_rate": 0.2,
+               "median_time_to_restore_hours": 12.0}),
+        "{d}"
+    );
+    let blamed: Vec<(u64, Value)> = d["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["number"].as_u64().unwrap(), i["deployment"].clone()))
+        .collect();
+    assert_eq!(
+        blamed,
+        [
+            (10, json!("v0.9.0")),
+            (11, json!("v1.1.0")),
+            (12, json!("v1.2.0")),
+            (14, json!("v1.2.0")),
+        ]
+    );
+
+    // The standard DORA definitions, pointed at git-history.
+    let defs = root.join("derived");
+    std::fs::create_dir(&defs).unwrap();
+    for id in dora_over_git_history(&defs) {
+        smm.ok(&[
+            "measure",
+            "register",
+            defs.join(format!("{id}.toml")).to_str().unwrap(),
+        ]);
+        smm.ok(&[
+            "instance",
+            "create",
+            &id,
+            "--measure",
+            &id,
+            "--config",
+            "{}",
+            "--label",
+            "service=shop",
+        ]);
+    }
+    let derived = |id: &str| {
+        let m = smm.run_json(id);
+        assert_eq!(m["error"], Value::Null, "{id}: {m}");
+        m
+    };
+    let close = |id: &str, expected: f64| {
+        let v = derived(id)["value"].as_f64().unwrap();
+        assert!((v - expected).abs() < 1e-9, "{id}: {v} != {expected}");
+    };
+    close("git-deployment-frequency", per_day);
+    close("git-change-failure-rate", 100.0 * cfr);
+    close("git-failed-deployment-recovery-time", restore);
+    close("git-rework-rate", 100.0 * rework);
+    close("git-security-change-failure-rate", 20.0);
+    // DORA 2023 bands, by hand: 1/7 <= 5/30 a day <= 1: High; 8 h < 24 h:
+    // Elite; 40 % > 15 %: Low; 1 h <= 12 h < 24 h: High.
+    for (id, band) in [
+        ("git-deployment-frequency-grade", "High"),
+        ("git-lead-time-for-changes-grade", "Elite"),
+        ("git-change-failure-rate-grade", "Low"),
+        ("git-failed-deployment-recovery-time-grade", "High"),
+    ] {
+        assert_eq!(derived(id)["text"], band, "{id}");
+    }
+
+    // A broken export is an input error naming the file; what was stored
+    // before stays.
+    std::fs::write(&incidents, b"[{\"number\": 1}]").unwrap();
+    let m = smm.run_json("shop-delivery");
+    assert_eq!(m["error_kind"], "input", "{m}");
+    let e = m["error"].as_str().unwrap();
+    assert!(
+        e.contains(&format!(
+            "{}: issue [0]: missing field `created_at`",
+            incidents.display()
+        )),
+        "{e}"
+    );
+    let stored = smm.json_lines(&["query", "shop-delivery", "--json"]);
+    assert!(
+        stored
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["value"] == lead_median),
+        "{stored}"
+    );
+}

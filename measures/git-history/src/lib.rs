@@ -65,6 +65,12 @@
 //! - Merges are the commits with two parents or more whose committer date
 //!   is in the window.
 //!
+//! - With `incidents` (an export of the issue tracker, see [`incidents`]),
+//!   the issues labelled `incident_label` are incidents, attributed to the
+//!   latest deployment (tag) before each was opened: the details then
+//!   carry DORA's change failure rate and time to restore, under the names
+//!   `github-incidents` uses, so the same derived definitions read either.
+//!
 //! Reading is bounded by `max_commits`: the newest commits of
 //! `history.txt` and the first lines of `tags.txt` (the newest tags, sorted
 //! as above); `commits` in the details equal to `max_commits` means the
@@ -82,6 +88,7 @@ use smm_delivery::{Window, stats};
 use smm_sdk::{Error, Kind, Measure, Measurement, Metadata, Scale};
 
 pub mod export;
+pub mod incidents;
 pub mod ship;
 
 use export::{ExportError, History, Tag};
@@ -115,6 +122,31 @@ pub struct Config {
     #[serde(default = "default_rework_prefixes")]
     #[schemars(inner(length(min = 1)))]
     pub rework_prefixes: Vec<String>,
+    /// An export of the issue tracker's incidents (a JSON array of issues
+    /// written by `gh issue list --json`, or the GitHub or GitLab issues
+    /// API; see the `incidents` module), inside a directory granted to the
+    /// instance. With it, the details carry the change failure rate and
+    /// time to restore of the tag deployments.
+    #[serde(default)]
+    #[schemars(length(min = 1), extend("format" = "path"))]
+    pub incidents: Option<String>,
+    /// The label that makes an issue of `incidents` an incident.
+    #[serde(default = "default_incident_label")]
+    #[schemars(length(min = 1))]
+    pub incident_label: String,
+    /// An incident carrying one of these labels (ignoring case) is a
+    /// security incident.
+    #[serde(default = "default_security_labels")]
+    #[schemars(inner(length(min = 1)))]
+    pub security_labels: Vec<String>,
+}
+
+fn default_incident_label() -> String {
+    "incident".into()
+}
+
+fn default_security_labels() -> Vec<String> {
+    vec!["security".into()]
 }
 
 fn default_deployment_tag_pattern() -> String {
@@ -216,17 +248,20 @@ impl Measure for GitHistory {
             id: "git-history",
             version: "1.0.0",
             name: "Git history lead time",
-            description: "Median lead time, in hours, from commit authored to deployment over the last window_days days (DORA lead time for changes), with deployment frequency and rework, from an export of a git repository's history (git log and git for-each-ref) where tags matching a pattern are the deployments.",
+            description: "Median lead time, in hours, from commit authored to deployment over the last window_days days (DORA lead time for changes), with deployment frequency, rework and (given an export of incident issues) change failure rate and time to restore, from an export of a git repository's history (git log and git for-each-ref) where tags matching a pattern are the deployments.",
             kind: Kind::Direct,
             unit: "hours",
             scale: Scale::Ratio,
-            output: "value: median lead time in hours of the commits shipped by the deployments (tags matching deployment_tag_pattern) in the window (an input error when none shipped any); details: {repository, window_days, commits (read), merges (committed in the window), deployments (in the window), per_day, changes, median_hours, p90_hours, rework_deployments, rework_rate (over the window's deployments that shipped a change, null without), list: [{tag, sha, deployed_at, changes, median_hours, rework}] (deployments in the window, oldest first)}",
+            output: "value: median lead time in hours of the commits shipped by the deployments (tags matching deployment_tag_pattern) in the window (an input error when none shipped any); details: {repository, window_days, commits (read), merges (committed in the window), deployments (in the window), per_day, changes, median_hours, p90_hours, rework_deployments, rework_rate (over the window's deployments that shipped a change, null without), list: [{tag, sha, deployed_at, changes, median_hours, rework}] (deployments in the window, oldest first); with `incidents` configured, also: open_incidents, opened_in_window, failed_deployments (of the window's deployments, with an incident opened in the window attributed), change_failure_rate (null without deployments), median_time_to_restore_hours (incidents closed in the window; null without), security: {incidents, failed_deployments, change_failure_rate, median_time_to_restore_hours}, incidents: [{number, opened_at, closed_at, security, deployment (tag), time_to_restore_hours}] (oldest first)}",
         }
     }
 
     fn collect(config: Config) -> Result<Measurement, Error> {
         let now = DateTime::<Utc>::from(std::time::SystemTime::now());
         let pattern = TagPattern::new(&config.deployment_tag_pattern)?;
+        if config.incident_label.is_empty() {
+            return Err(Error::config("incident_label: must not be empty"));
+        }
         let rework = Rework::new(&config.rework_prefixes)?;
         let max = max_commits(&config)?;
         let dir = Path::new(&config.repository);
@@ -238,7 +273,11 @@ impl Measure for GitHistory {
         let tags = read(&dir.join(export::TAGS_FILE), export::TAGS_COMMAND, |r| {
             export::read_tags(r, max, |name| pattern.matches(name))
         })?;
-        summarize(&config, now, &history, &tags)
+        let issues = match &config.incidents {
+            None => None,
+            Some(path) => Some(read_incidents(Path::new(path))?),
+        };
+        summarize(&config, now, &history, &tags, issues.as_deref())
     }
 }
 
@@ -266,6 +305,18 @@ fn read<T>(
         .map_err(|e| Error::input(format!("{shown}: {e}")))
 }
 
+/// Read the incidents export at `path`; input errors name it.
+fn read_incidents(path: &Path) -> Result<Vec<incidents::Issue>, Error> {
+    let shown = path.display();
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::input(format!(
+            "cannot read {shown}: {e} (write it with, for example: {})",
+            incidents::INCIDENTS_COMMAND
+        ))
+    })?;
+    incidents::read(&bytes).map_err(|e| Error::input(format!("{shown}: {e}")))
+}
+
 /// A deployment: a matching tag placed in time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Deployment<'a> {
@@ -282,12 +333,13 @@ fn iso(t: DateTime<Utc>) -> String {
 }
 
 /// The measurement over the export read (tags already filtered by the
-/// pattern), at `now`.
+/// pattern), at `now`, with the incidents read when configured.
 pub fn summarize(
     config: &Config,
     now: DateTime<Utc>,
     history: &History,
     tags: &[Tag],
+    issues: Option<&[incidents::Issue]>,
 ) -> Result<Measurement, Error> {
     let window = Window::ending_at(now, TimeDelta::days(config.window_days.into()))
         .ok_or_else(|| Error::config("window_days must be at least 1"))?;
@@ -349,7 +401,7 @@ pub fn summarize(
             config.repository
         )));
     };
-    let details = json!({
+    let mut details = json!({
         "repository": config.repository,
         "window_days": config.window_days,
         "commits": history.commits.len(),
@@ -363,6 +415,22 @@ pub fn summarize(
         "rework_rate": (with_changes > 0).then(|| reworked as f64 / with_changes as f64),
         "list": list,
     });
+    if let (Some(issues), Some(out)) = (issues, details.as_object_mut()) {
+        let deployed: Vec<incidents::Deployed> = deployments
+            .iter()
+            .map(|d| incidents::Deployed {
+                tag: &d.tag.name,
+                at: d.at,
+            })
+            .collect();
+        out.extend(incidents::summarize(
+            issues,
+            &config.incident_label,
+            &config.security_labels,
+            &deployed,
+            &window,
+        ));
+    }
     Ok(Measurement::value(median).with_details(details))
 }
 
@@ -536,7 +604,7 @@ mod tests {
         let history =
             export::read_history(history.as_bytes(), max, |s| rework.is_rework(s)).unwrap();
         let tags = export::read_tags(tags.as_bytes(), max, |n| pattern.matches(n)).unwrap();
-        summarize(config, at(NOW), &history, &tags)
+        summarize(config, at(NOW), &history, &tags, None)
     }
 
     #[test]
@@ -621,7 +689,7 @@ mod tests {
         let history = export::read_history(history.as_bytes(), 10, |_| false).unwrap();
         let tags = export::read_tags(tags.as_bytes(), 10, |_| true).unwrap();
         let c = config(r#"{"repository": "/r"}"#);
-        let Err(Error::Input(e)) = summarize(&c, at(NOW), &history, &tags) else {
+        let Err(Error::Input(e)) = summarize(&c, at(NOW), &history, &tags, None) else {
             panic!()
         };
         // v1 placed at 03-02 (v2, of an unread commit, is left out).
