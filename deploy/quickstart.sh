@@ -16,7 +16,8 @@ echo "==> building the standard measures (wasm32-wasip2) and smm"
 cargo build --quiet --profile wasm --target wasm32-wasip2 -p sarif-findings -p junit-tests \
   -p trivy-vulnerabilities -p grype-vulnerabilities -p gitleaks-secrets \
   -p cyclonedx-vulnerabilities -p line-coverage -p code-size \
-  -p github-deployments -p github-lead-time -p github-incidents -p git-history
+  -p github-deployments -p github-lead-time -p github-incidents -p git-history \
+  -p devlake-deployments
 cargo build --quiet -p smm-engine --bin smm
 
 export SMM_HOME="${SMM_HOME:-$PWD/.smm}"

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use smm_catalogue::Registration;
+use smm_catalogue::{CatalogueError, MeasureRecord, Registration};
 
 use crate::{Engine, EngineError};
 
@@ -72,7 +72,55 @@ pub const COMPONENTS: &[StandardComponent] = &[
         id: "git-history",
         file: "git_history.wasm",
     },
+    StandardComponent {
+        id: "devlake-deployments",
+        file: "devlake_deployments.wasm",
+    },
 ];
+
+/// A direct standard measure written in Python or JavaScript: built by
+/// `measures/build-polyglot.sh` (which needs those toolchains), so
+/// optional at install time.
+#[derive(Debug, Clone, Copy)]
+pub struct PolyglotComponent {
+    pub id: &'static str,
+    pub file: &'static str,
+    pub language: &'static str,
+}
+
+/// Every standard measure written in another language than Rust.
+///
+/// Their builds are not byte-reproducible (the interpreters' heaps are
+/// snapshotted at build time, with their random seeds), so another build of
+/// the same sources has another digest: a version already registered from
+/// another build is kept ([`Installed::Kept`]) instead of being a conflict.
+pub const POLYGLOT: &[PolyglotComponent] = &[
+    PolyglotComponent {
+        id: "bandit-findings",
+        file: "bandit_findings.wasm",
+        language: "Python",
+    },
+    PolyglotComponent {
+        id: "eslint-findings",
+        file: "eslint_findings.wasm",
+        language: "JavaScript",
+    },
+];
+
+/// The command that builds [`POLYGLOT`] into the default directory.
+pub const POLYGLOT_BUILD: &str = "measures/build-polyglot.sh";
+
+/// What installing did for one standard measure.
+#[derive(Debug)]
+pub enum Installed {
+    /// Registered now, or already registered with the same bytes.
+    Registration(Registration),
+    /// A polyglot measure whose version was registered from another build
+    /// (see [`POLYGLOT`]): the registered one is kept.
+    Kept(MeasureRecord),
+    /// A polyglot measure not built in the directory: left out.
+    NotBuilt(&'static PolyglotComponent),
+}
 
 /// Every derived standard measure: file name under `measures/derived/`
 /// and its definition.
@@ -211,9 +259,10 @@ pub fn default_dir(exe: &Path) -> PathBuf {
 
 impl Engine {
     /// Register every standard measure: the components found in `dir`,
-    /// then the derived definitions. Nothing is registered unless every
-    /// component is there; a measure already registered is `Unchanged`.
-    pub async fn install_standard(&self, dir: &Path) -> Result<Vec<Registration>, EngineError> {
+    /// the polyglot ones built there, then the derived definitions.
+    /// Nothing is registered unless every Rust component is there; a
+    /// measure already registered is `Unchanged`.
+    pub async fn install_standard(&self, dir: &Path) -> Result<Vec<Installed>, EngineError> {
         let missing: Vec<&str> = COMPONENTS
             .iter()
             .filter(|c| !dir.join(c.file).is_file())
@@ -229,10 +278,33 @@ impl Engine {
         }
         let mut done = Vec::new();
         for c in COMPONENTS {
-            done.push(self.register_file(&dir.join(c.file)).await?);
+            done.push(Installed::Registration(
+                self.register_file(&dir.join(c.file)).await?,
+            ));
+        }
+        for p in POLYGLOT {
+            let path = dir.join(p.file);
+            if !path.is_file() {
+                done.push(Installed::NotBuilt(p));
+                continue;
+            }
+            done.push(match self.register_file(&path).await {
+                Ok(r) => Installed::Registration(r),
+                Err(EngineError::Catalogue(CatalogueError::VersionConflict {
+                    id,
+                    version,
+                    ..
+                })) => Installed::Kept(
+                    self.catalogue()
+                        .resolve(&format!("{id}@{version}").parse()?)?,
+                ),
+                Err(e) => return Err(e),
+            });
         }
         for (file, text) in DERIVED {
-            done.push(self.register_derived_text(&format!("standard {file}"), text)?);
+            done.push(Installed::Registration(
+                self.register_derived_text(&format!("standard {file}"), text)?,
+            ));
         }
         Ok(done)
     }

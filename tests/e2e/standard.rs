@@ -79,10 +79,33 @@ fn fixture(rel: &str) -> Option<PathBuf> {
     found
 }
 
+/// A directory holding links to the built Rust components only (the
+/// build directory may hold polyglot ones too, built by hand).
+fn rust_only() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let built = built();
+    for c in smm_engine::standard::COMPONENTS {
+        std::os::unix::fs::symlink(built.join(c.file), dir.path().join(c.file)).unwrap();
+    }
+    dir
+}
+
+/// `wasm` with a custom section appended: a valid component with other
+/// bytes, as another build of the same sources may give.
+fn rebuilt(wasm: &Path, to: &Path) {
+    let mut bytes = std::fs::read(wasm).unwrap();
+    let (name, payload) = (b"build", b"another build");
+    bytes.extend([0, (1 + name.len() + payload.len()) as u8, name.len() as u8]);
+    bytes.extend(name);
+    bytes.extend(payload);
+    std::fs::write(to, bytes).unwrap();
+}
+
 #[test]
 fn install_standard_registers_everything_once() {
     let smm = smm();
-    let dir = built();
+    let rust = rust_only();
+    let dir = rust.path();
     let out = smm.ok(&[
         "measure",
         "install-standard",
@@ -102,6 +125,13 @@ fn install_standard_registers_everything_once() {
         assert!(list.contains(&format!("{}@", c.id)), "{}: {list}", c.id);
     }
     assert!(list.contains("sast-grade@") && list.contains("test-pass-rate-7d@"));
+    // The polyglot measures were not built there: said, with how.
+    assert!(
+        out.contains("not built: bandit-findings (Python)")
+            && out.contains("not built: eslint-findings (JavaScript)")
+            && out.contains("measures/build-polyglot.sh"),
+        "{out}"
+    );
     let again = smm.ok(&[
         "measure",
         "install-standard",
@@ -111,6 +141,28 @@ fn install_standard_registers_everything_once() {
     assert!(
         again.contains(&format!("0 registered, {all} already there")),
         "{again}"
+    );
+    // A Rust component rebuilt with other bytes under the same version is
+    // a conflict (its builds are reproducible: the sources changed).
+    let first = &smm_engine::standard::COMPONENTS[0];
+    let changed = tempfile::tempdir().unwrap();
+    for c in smm_engine::standard::COMPONENTS {
+        let to = changed.path().join(c.file);
+        if c.id == first.id {
+            rebuilt(&dir.join(c.file), &to);
+        } else {
+            std::os::unix::fs::symlink(dir.join(c.file), to).unwrap();
+        }
+    }
+    let err = smm.fails(&[
+        "measure",
+        "install-standard",
+        "--dir",
+        changed.path().to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains(&format!("{}@", first.id)) && err.contains("different content"),
+        "{err}"
     );
     // Without the components: nothing registered, and how to build them.
     let empty = Smm::new(env!("CARGO_BIN_EXE_smm"));
@@ -766,4 +818,71 @@ fn appsec_coverage_weighs_each_service_by_tier() {
     ]);
     let grade = at.smm.run_json("org-appsec-grade");
     assert_eq!(grade["text"], "E", "{grade}");
+}
+
+#[test]
+fn install_standard_adds_the_python_and_javascript_measures_when_built() {
+    let (Some(bandit), Some(eslint)) = (
+        smm_tests::python::component("measures/bandit-findings", "bandit_findings"),
+        smm_tests::javascript::component(
+            "eslint-findings",
+            "measures/eslint-findings/src/index.js",
+        ),
+    ) else {
+        return;
+    };
+    let rust = rust_only();
+    let dir = rust.path();
+    std::fs::copy(&bandit, dir.join("bandit_findings.wasm")).unwrap();
+    std::fs::copy(&eslint, dir.join("eslint_findings.wasm")).unwrap();
+    let smm = smm();
+    let install = || {
+        smm.ok(&[
+            "measure",
+            "install-standard",
+            "--dir",
+            dir.to_str().unwrap(),
+        ])
+    };
+    let all = smm_engine::standard::COMPONENTS.len()
+        + smm_engine::standard::POLYGLOT.len()
+        + smm_engine::standard::DERIVED.len();
+    let out = install();
+    assert!(
+        out.contains(&format!(
+            "standard catalogue: {all} registered, 0 already there"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("not built"), "{out}");
+    let list = smm.ok(&["measure", "list"]);
+    assert!(
+        list.contains("bandit-findings@1.0.0") && list.contains("eslint-findings@1.0.0"),
+        "{list}"
+    );
+    // Another build of the JavaScript measure (its builds differ byte for
+    // byte): the registered one is kept, and said so.
+    rebuilt(&eslint, &dir.join("eslint_findings.wasm"));
+    let again = install();
+    assert!(
+        again.contains("already registered eslint-findings@1.0.0 (from another build, kept)"),
+        "{again}"
+    );
+    assert!(
+        again.contains(&format!("0 registered, {all} already there")),
+        "{again}"
+    );
+    let shown = smm.ok(&["measure", "show", "eslint-findings@1.0.0"]);
+    let digest = sha256_hex(&eslint);
+    assert!(shown.contains(&digest), "the first build stays: {shown}");
+}
+
+/// The sha256 of `file`, by coreutils' `sha256sum`.
+fn sha256_hex(file: &Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(file)
+        .output()
+        .expect("running sha256sum");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()[..64].to_string()
 }

@@ -1,9 +1,9 @@
 //! DORA delivery metrics shared by the delivery measures (github-deployments,
-//! github-lead-time, github-incidents, git-history): the GitHub objects they
-//! read, the rule linking each successful deployment to the previous one of
-//! the same environment, what each deployment shipped and the lead time of
-//! each change, the incidents each deployment caused, plain statistics and
-//! the DORA performance bands.
+//! github-lead-time, github-incidents, git-history, devlake-deployments): the
+//! GitHub objects they read, DevLake's CSV tables, the rule linking each
+//! successful deployment to the previous one of the same environment, what
+//! each deployment shipped and the lead time of each change, the incidents
+//! each deployment caused, plain statistics and the DORA performance bands.
 //!
 //! Plain data and algorithms: no I/O, no network, no clock. The measures
 //! fetch (under their grants) and hand the objects in; the crate compiles to
@@ -29,8 +29,7 @@ pub mod lead_time;
 pub mod linking;
 pub mod project;
 pub mod stats;
-#[cfg(test)]
-mod testing;
+pub mod testing;
 mod window;
 
 pub use bands::{Band, BandError, Metric, Report};

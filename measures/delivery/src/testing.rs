@@ -1,4 +1,5 @@
-//! What the tests share.
+//! What the tests of the delivery measures share: the third-party
+//! fixtures and instants.
 
 use chrono::{DateTime, Utc};
 

@@ -13,6 +13,7 @@ use smm_catalogue::{HostGrant, InstanceSpec, LimitOverrides, MeasureRef, Registr
 use smm_engine::config::Config;
 use smm_engine::sandbox::Isolation;
 use smm_engine::scheduler::SchedulerConfig;
+use smm_engine::standard::Installed;
 use smm_engine::store::Appended;
 use smm_engine::store::ElasticsearchStore;
 use smm_engine::{Engine, Home, Query};
@@ -209,11 +210,15 @@ enum MeasureCmd {
     /// catalogue/standard/README.md.
     #[command(
         after_help = "The components are read from --dir, else $SMM_MEASURES_DIR, else
-target/wasm32-wasip2/wasm beside this smm (cargo's layout). Build them with
+target/wasm32-wasip2/wasm beside this smm (cargo's layout). The measures written
+in Python and JavaScript (bandit-findings, eslint-findings) are installed when
+measures/build-polyglot.sh (python3, node and npm) has built them there; a
+version registered from another build of theirs is kept. Build the others with
   cargo build --profile wasm --target wasm32-wasip2 -p sarif-findings -p junit-tests \\
     -p trivy-vulnerabilities -p grype-vulnerabilities -p gitleaks-secrets \\
     -p cyclonedx-vulnerabilities -p line-coverage -p code-size \\
-    -p github-deployments -p github-lead-time -p github-incidents -p git-history"
+    -p github-deployments -p github-lead-time -p github-incidents -p git-history \\
+    -p devlake-deployments"
     )]
     InstallStandard {
         /// Directory holding the built standard components (.wasm).
@@ -638,21 +643,39 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     &std::env::current_exe().context("locating the smm executable")?,
                 ),
             };
-            let (mut added, mut unchanged) = (0, 0);
-            for reg in engine.install_standard(&dir).await? {
-                let verb = match reg {
-                    Registration::Added(_) => {
+            let (mut added, mut unchanged, mut not_built) = (0, 0, Vec::new());
+            for done in engine.install_standard(&dir).await? {
+                match done {
+                    Installed::Registration(Registration::Added(r)) => {
                         added += 1;
-                        "registered"
+                        println!("registered {}", r.reference());
                     }
-                    Registration::Unchanged(_) => {
+                    Installed::Registration(Registration::Unchanged(r)) => {
                         unchanged += 1;
-                        "already registered"
+                        println!("already registered {}", r.reference());
                     }
-                };
-                println!("{verb} {}", reg.record().reference());
+                    Installed::Kept(r) => {
+                        unchanged += 1;
+                        println!(
+                            "already registered {} (from another build, kept)",
+                            r.reference()
+                        );
+                    }
+                    Installed::NotBuilt(p) => {
+                        println!("not built: {} ({})", p.id, p.language);
+                        not_built.push(p.id);
+                    }
+                }
             }
             println!("standard catalogue: {added} registered, {unchanged} already there");
+            if !not_built.is_empty() {
+                println!(
+                    "{} not found in {}: build them with {} to install them too",
+                    not_built.join(", "),
+                    dir.display(),
+                    smm_engine::standard::POLYGLOT_BUILD
+                );
+            }
         }
         Command::Measure(MeasureCmd::List) => {
             output::measures(&engine.measures()?);
