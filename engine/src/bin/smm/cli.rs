@@ -241,7 +241,8 @@ version registered from another build of theirs is kept. Build the others with
         #[arg(long, default_value = ".")]
         dir: PathBuf,
         /// The SDK: the sdk/ directory of a clone of smm, or a git URL of
-        /// smm (default: the sdk/ of the tree this smm was built from).
+        /// smm, `URL#REF` for a branch or tag (default: the sdk/ of the
+        /// tree this smm was built from).
         #[arg(long)]
         sdk: Option<String>,
     },
@@ -606,7 +607,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             for f in &files {
                 println!("created {}", f.display());
             }
-            println!("next: cd {} && cargo test && ./build.sh", project.display());
+            let steps = match lang {
+                scaffold::Lang::Rust => "cargo test && ./build.sh",
+                scaffold::Lang::Python => "./build.sh   (then the unit tests: see README.md)",
+                scaffold::Lang::Js => "node --test test/ && ./build.sh",
+            };
+            println!("next: cd {} && {steps}", project.display());
             return Ok(ExitCode::SUCCESS);
         }
         _ => {}
