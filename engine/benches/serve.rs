@@ -52,6 +52,23 @@ fn pct(sorted: &[u32], p: f64) -> u32 {
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
     let (trivial, sarif, seconds) = if quick { (50, 10, 3) } else { (2_000, 500, 16) };
+    // SMM_BENCH_SERVE="trivial,sarif,seconds" sets another scenario (a
+    // saturating one, say: "12000,0,16").
+    let (trivial, sarif, seconds) = match std::env::var("SMM_BENCH_SERVE") {
+        Ok(spec) => {
+            let n: Vec<u64> = spec
+                .split(',')
+                .map(|x| {
+                    x.trim()
+                        .parse()
+                        .expect("SMM_BENCH_SERVE: trivial,sarif,seconds")
+                })
+                .collect();
+            assert_eq!(n.len(), 3, "SMM_BENCH_SERVE: trivial,sarif,seconds");
+            (n[0] as usize, n[1] as usize, n[2])
+        }
+        Err(_) => (trivial, sarif, seconds),
+    };
     println!(
         "machine: {} cores, {} build, {} mode: {trivial} trivial + {sarif} sarif-findings instances, every second, {seconds} s",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -115,7 +132,11 @@ fn main() {
     let summary = rt
         .block_on(async {
             let stop = tokio::time::sleep(Duration::from_secs(seconds));
-            engine.serve(SchedulerConfig::default(), stop).await
+            let mut config = SchedulerConfig::default();
+            if let Ok(n) = std::env::var("SMM_BENCH_CONCURRENCY") {
+                config.concurrency = n.parse().expect("SMM_BENCH_CONCURRENCY: a number");
+            }
+            engine.serve(config, stop).await
         })
         .unwrap();
     let elapsed = wall.elapsed();

@@ -72,9 +72,8 @@ impl Engine {
             return stepped(name, since, now, step);
         }
         let instance = self.instance(name).await?;
-        let Implementation::Derived { definition } =
-            self.record_of(&instance).await?.implementation
-        else {
+        let record = self.record_of(&instance).await?;
+        let Implementation::Derived { definition } = &record.implementation else {
             return Err(not_derived(name).into());
         };
         let mut instants = BTreeSet::new();

@@ -97,7 +97,7 @@ pub struct Engine {
     /// change marker, so that a run does not re-read every instance.
     dependents: Mutex<Option<(i64, Dependents)>>,
     /// Measure versions by `(id, version)`: immutable once registered.
-    records: Mutex<HashMap<(String, semver::Version), MeasureRecord>>,
+    records: Mutex<HashMap<(String, semver::Version), Arc<MeasureRecord>>>,
     /// Recent timestamps (ms) of each instance's live measurements: two
     /// live measurements of one instance never share a millisecond, so
     /// they never share an id (see `run.rs`).
@@ -105,7 +105,7 @@ pub struct Engine {
     /// Instances by name as of a change marker, and the marker with when it
     /// was read: the run path re-reads the catalogue only when it changed,
     /// and looks at the marker at most every [`MARKER_TTL`].
-    instances: Mutex<HashMap<String, (i64, Instance)>>,
+    instances: Mutex<HashMap<String, (i64, Arc<Instance>)>>,
     marker: Mutex<Option<(i64, std::time::Instant)>>,
     /// The home (canonical), which no grant may expose.
     home: Option<PathBuf>,

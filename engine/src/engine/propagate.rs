@@ -28,15 +28,19 @@ impl Engine {
         marker: i64,
     ) -> Result<(), EngineError> {
         // Only what a read can see: a spooled measurement is not readable yet.
-        let mut fresh: Vec<Measurement> = stored
-            .iter()
-            .filter(|r| !r.measurement.is_error() && r.outcome != Appended::Spooled)
-            .map(|r| r.measurement.clone())
-            .collect();
-        if fresh.is_empty() {
+        let readable = |r: &&Recorded| !r.measurement.is_error() && r.outcome != Appended::Spooled;
+        if !stored.iter().any(|r| readable(&r)) {
             return Ok(());
         }
         let dependents = self.dependents(marker).await?;
+        if dependents.is_empty() {
+            return Ok(());
+        }
+        let mut fresh: Vec<Measurement> = stored
+            .iter()
+            .filter(readable)
+            .map(|r| r.measurement.clone())
+            .collect();
         for (instance, definition) in dependents.iter() {
             let mut instants: Vec<DateTime<Utc>> = fresh
                 .iter()

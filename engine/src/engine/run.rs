@@ -5,6 +5,7 @@
 //! or not, is sealed (given its stable id) and appended, then the derived
 //! instances that depend on it are recomputed (`propagate.rs`).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -77,7 +78,7 @@ impl Engine {
 
     /// An instance and the catalogue change marker: from memory while
     /// the marker is fresh and unchanged, else in one store call.
-    async fn lookup(&self, name: &str) -> Result<(Instance, i64), EngineError> {
+    async fn lookup(&self, name: &str) -> Result<(Arc<Instance>, i64), EngineError> {
         let fresh = self
             .marker
             .lock()
@@ -93,7 +94,8 @@ impl Engine {
             }
         }
         let (instance, marker) = self.embedded.instance_and_marker(name).await?;
-        let instance = instance.ok_or_else(|| CatalogueError::UnknownInstance(name.into()))?;
+        let instance =
+            Arc::new(instance.ok_or_else(|| CatalogueError::UnknownInstance(name.into()))?);
         *self.marker.lock().unwrap_or_else(|p| p.into_inner()) =
             Some((marker, std::time::Instant::now()));
         self.instances
@@ -114,7 +116,7 @@ impl Engine {
     pub(super) async fn record_of(
         &self,
         instance: &Instance,
-    ) -> Result<MeasureRecord, EngineError> {
+    ) -> Result<Arc<MeasureRecord>, EngineError> {
         let key = (
             instance.measure_id.clone(),
             instance.measure_version.clone(),
@@ -132,6 +134,7 @@ impl Engine {
             .map_err(|e| {
                 StoreError::permanent(format!("a catalogue lookup did not finish: {e}"))
             })??;
+        let record = Arc::new(record);
         self.lock_records().insert(key, record.clone());
         Ok(record)
     }
@@ -140,7 +143,7 @@ impl Engine {
         &self,
     ) -> std::sync::MutexGuard<
         '_,
-        std::collections::HashMap<(String, semver::Version), MeasureRecord>,
+        std::collections::HashMap<(String, semver::Version), Arc<MeasureRecord>>,
     > {
         self.records.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -260,6 +263,9 @@ impl Engine {
     ) -> Result<Recorded, EngineError> {
         let started = Instant::now();
         let outcome = self.collect(instance, record).await;
+        // The work is done; storing is waiting: the scheduler's slot goes
+        // to the next run.
+        crate::scheduler::slot::release();
         let mut m = Self::blank(instance, record, Utc::now());
         // Whole nanoseconds, so that every backend keeps it exactly.
         m.duration_ms = started.elapsed().as_nanos() as f64 / 1e6;

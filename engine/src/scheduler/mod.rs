@@ -12,7 +12,9 @@
 //!   catalogue, so deleting and re-creating an instance cannot overlap runs.
 //! - The scheduler survives its store: a failed write or reload is logged
 //!   and retried at the next change; only start-up needs the store.
-//! - At most `concurrency` runs at once (a semaphore).
+//! - At most `concurrency` runs collect at once (a semaphore); a run gives
+//!   its slot back once its work is done, before waiting for the store
+//!   ([`slot`]).
 //! - A failure never unschedules an instance: it is stored as an error
 //!   measurement by the runner, and the next fire time is pushed back by a
 //!   bounded, jittered backoff until a success restores the cadence.
@@ -25,6 +27,7 @@
 
 mod clock;
 mod port;
+pub mod slot;
 mod state;
 mod timing;
 
@@ -60,7 +63,8 @@ pub trait Runner: Send + Sync + 'static {
 
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
-    /// Runs at once (default: the number of cores).
+    /// Runs collecting at once (default: the number of cores); runs
+    /// waiting for the store do not count ([`slot`]).
     pub concurrency: usize,
     /// How long shutdown waits for runs in flight.
     pub grace: Duration,
@@ -475,10 +479,11 @@ async fn run_one(
     done: mpsc::UnboundedSender<Done>,
     instance: String,
 ) {
-    let Ok(_permit) = semaphore.acquire_owned().await else {
+    let Ok(permit) = semaphore.acquire_owned().await else {
         return;
     };
-    let outcome = match tokio::spawn(runner.run(instance.clone())).await {
+    let run = slot::holding(permit, runner.run(instance.clone()));
+    let outcome = match tokio::spawn(run).await {
         Ok(outcome) => outcome,
         Err(e) => RunOutcome::Failed(format!("the run panicked: {e}")),
     };
