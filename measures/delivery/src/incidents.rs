@@ -134,6 +134,72 @@ pub fn change_failure(
     }
 }
 
+/// The DORA figures of one kind of incident (all, or security ones) over a
+/// window; serialized under the names the delivery measures' details use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Figures {
+    /// Incidents opened in the window.
+    pub incidents: usize,
+    /// Successful deployments finished in the window (not serialized: the
+    /// measures report it once, at the top of their details).
+    #[serde(skip)]
+    pub deployments: usize,
+    /// Of those, the ones with an incident opened in the window attributed.
+    pub failed_deployments: usize,
+    /// `failed_deployments / deployments`; `None` without deployments.
+    pub change_failure_rate: Option<f64>,
+    /// The median time to restore of the incidents closed in the window.
+    pub median_time_to_restore_hours: Option<f64>,
+}
+
+/// Incidents over a window: each one's deployment, and the figures of all
+/// of them and of the security ones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// For each incident, the deployment it is attributed to (see
+    /// [`attribute`]), whenever it was opened.
+    pub attribution: Vec<Option<usize>>,
+    /// The figures of every incident.
+    pub all: Figures,
+    /// The figures of the security incidents alone.
+    pub security: Figures,
+}
+
+/// Attribute `incidents` to the successful `deployments` to `environment`
+/// and work out the figures of `window`: a deployment fails when an
+/// incident opened in the window is attributed to it (an incident opened
+/// earlier is attributed, for the record, but fails nothing of the window).
+pub fn summarize(
+    incidents: &[Incident],
+    deployments: &[DeploymentCommit],
+    environment: &str,
+    window: &Window,
+) -> Summary {
+    let attribution = attribute(incidents, deployments, environment);
+    let figures = |security_only: bool| {
+        let chosen = |i: &Incident| i.security || !security_only;
+        let blame: Vec<Option<usize>> = incidents
+            .iter()
+            .zip(&attribution)
+            .map(|(i, &a)| a.filter(|_| window.contains(i.opened_at) && chosen(i)))
+            .collect();
+        let cf = change_failure(deployments, &blame, environment, window);
+        let kind: Vec<Incident> = incidents.iter().filter(|i| chosen(i)).cloned().collect();
+        Figures {
+            incidents: kind.iter().filter(|i| window.contains(i.opened_at)).count(),
+            deployments: cf.deployments,
+            failed_deployments: cf.failed,
+            change_failure_rate: cf.rate(),
+            median_time_to_restore_hours: median_time_to_restore_hours(&kind, window),
+        }
+    };
+    Summary {
+        all: figures(false),
+        security: figures(true),
+        attribution,
+    }
+}
+
 /// The times to restore, in hours, of the incidents closed in `window`.
 pub fn times_to_restore_hours(incidents: &[Incident], window: &Window) -> Vec<f64> {
     incidents
@@ -282,6 +348,37 @@ mod tests {
             change_failure(&rows, &a, "production", &early).deployments,
             0
         );
+    }
+
+    #[test]
+    fn summary_of_all_and_security_incidents_over_a_window() {
+        let mut incidents = vec![
+            incident("#1", "2024-02-29T12:00:00Z", "2024-03-01T02:00:00Z"), // before March, after none
+            incident("#2", "2024-03-01T12:00:00Z", "2024-03-01T14:00:00Z"), // d1, 2 h
+            incident("#3", "2024-03-04T11:00:00Z", "2024-03-04T17:00:00Z"), // d4, 6 h, security
+            incident("#4", "2024-03-06T11:00:00Z", ""),                     // d6, open
+        ];
+        incidents[2].security = true;
+        let march = Window::new(at("2024-03-01T00:00:00Z"), at("2024-04-01T00:00:00Z")).unwrap();
+        let s = summarize(&incidents, &deployments(), "production", &march);
+        assert_eq!(s.attribution, [None, Some(0), Some(3), Some(5)]);
+        // d1, d4, d6 finished in March, all three failed; restored in
+        // March: 14 h, 2 h, 6 h.
+        assert_eq!(
+            s.all,
+            Figures {
+                incidents: 3,
+                deployments: 3,
+                failed_deployments: 3,
+                change_failure_rate: Some(1.0),
+                median_time_to_restore_hours: Some(6.0),
+            }
+        );
+        assert_eq!(
+            (s.security.incidents, s.security.failed_deployments),
+            (1, 1)
+        );
+        assert_eq!(s.security.median_time_to_restore_hours, Some(6.0));
     }
 
     #[test]

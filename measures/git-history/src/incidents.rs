@@ -154,25 +154,11 @@ pub fn summarize(
             commit_sha: String::new(),
         })
         .collect();
-    let attribution = incidents::attribute(&list, &rows, ENVIRONMENT);
-    let blame = |security_only: bool| -> Vec<Option<usize>> {
-        list.iter()
-            .zip(&attribution)
-            .map(|(incident, &a)| {
-                let counted =
-                    window.contains(incident.opened_at) && (incident.security || !security_only);
-                a.filter(|_| counted)
-            })
-            .collect()
-    };
-    let all = incidents::change_failure(&rows, &blame(false), ENVIRONMENT, window);
-    let security = incidents::change_failure(&rows, &blame(true), ENVIRONMENT, window);
-    let secure: Vec<Incident> = list.iter().filter(|i| i.security).cloned().collect();
-    let opened = |l: &[Incident]| l.iter().filter(|i| window.contains(i.opened_at)).count();
+    let summary = incidents::summarize(&list, &rows, ENVIRONMENT, window);
     let listed: Vec<Value> = list
         .iter()
         .zip(&chosen)
-        .zip(&attribution)
+        .zip(&summary.attribution)
         .map(|((incident, issue), a)| {
             json!({
                 "number": issue.number,
@@ -187,23 +173,20 @@ pub fn summarize(
     let mut out = serde_json::Map::new();
     let open = list.iter().filter(|i| i.closed_at.is_none()).count();
     out.insert("open_incidents".into(), open.into());
-    out.insert("opened_in_window".into(), opened(&list).into());
-    out.insert("failed_deployments".into(), all.failed.into());
-    out.insert("change_failure_rate".into(), all.rate().into());
+    out.insert("opened_in_window".into(), summary.all.incidents.into());
+    out.insert(
+        "failed_deployments".into(),
+        summary.all.failed_deployments.into(),
+    );
+    out.insert(
+        "change_failure_rate".into(),
+        summary.all.change_failure_rate.into(),
+    );
     out.insert(
         "median_time_to_restore_hours".into(),
-        incidents::median_time_to_restore_hours(&list, window).into(),
+        summary.all.median_time_to_restore_hours.into(),
     );
-    out.insert(
-        "security".into(),
-        json!({
-            "incidents": opened(&secure),
-            "failed_deployments": security.failed,
-            "change_failure_rate": security.rate(),
-            "median_time_to_restore_hours":
-                incidents::median_time_to_restore_hours(&secure, window),
-        }),
-    );
+    out.insert("security".into(), json!(summary.security));
     out.insert("incidents".into(), listed.into());
     out
 }

@@ -260,32 +260,15 @@ pub fn summarize(
         .filter_map(|i| Incident::from_issue(i, &security_labels))
         .collect();
     let commits = github_api::commits(fetched);
-    let attribution = incidents::attribute(&incidents, &commits, env);
-    // Failed changes count incidents opened in the window only.
-    let blame = |security_only: bool| -> Vec<Option<usize>> {
-        incidents
-            .iter()
-            .zip(&attribution)
-            .map(|(incident, &a)| {
-                let counted =
-                    window.contains(incident.opened_at) && (incident.security || !security_only);
-                a.filter(|_| counted)
-            })
-            .collect()
-    };
-    let all = incidents::change_failure(&commits, &blame(false), env, window);
-    let security = incidents::change_failure(&commits, &blame(true), env, window);
-    let security_incidents: Vec<Incident> =
-        incidents.iter().filter(|i| i.security).cloned().collect();
+    let summary = incidents::summarize(&incidents, &commits, env, window);
     let open = issues
         .iter()
         .filter(|i| i.state == IssueState::Open)
         .count();
-    let opened = |list: &[Incident]| list.iter().filter(|i| window.contains(i.opened_at)).count();
     let listed: Vec<Value> = issues
         .iter()
         .zip(&incidents)
-        .zip(&attribution)
+        .zip(&summary.attribution)
         .map(|((issue, incident), a)| {
             json!({
                 "number": issue.number,
@@ -300,24 +283,21 @@ pub fn summarize(
         .collect();
     let mut details = github_api::details_head(target);
     details.insert("open".into(), open.into());
-    details.insert("opened_in_window".into(), opened(&incidents).into());
-    details.insert("deployments".into(), all.deployments.into());
-    details.insert("failed_deployments".into(), all.failed.into());
-    details.insert("change_failure_rate".into(), all.rate().into());
+    details.insert("opened_in_window".into(), summary.all.incidents.into());
+    details.insert("deployments".into(), summary.all.deployments.into());
+    details.insert(
+        "failed_deployments".into(),
+        summary.all.failed_deployments.into(),
+    );
+    details.insert(
+        "change_failure_rate".into(),
+        summary.all.change_failure_rate.into(),
+    );
     details.insert(
         "median_time_to_restore_hours".into(),
-        incidents::median_time_to_restore_hours(&incidents, window).into(),
+        summary.all.median_time_to_restore_hours.into(),
     );
-    details.insert(
-        "security".into(),
-        json!({
-            "incidents": opened(&security_incidents),
-            "failed_deployments": security.failed,
-            "change_failure_rate": security.rate(),
-            "median_time_to_restore_hours":
-                incidents::median_time_to_restore_hours(&security_incidents, window),
-        }),
-    );
+    details.insert("security".into(), json!(summary.security));
     details.insert("incidents".into(), listed.into());
     Measurement::value(open as f64).with_details(Value::Object(details))
 }
