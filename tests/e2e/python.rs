@@ -25,7 +25,7 @@ fn smm() -> Smm {
     Smm::new(env!("CARGO_BIN_EXE_smm"))
 }
 
-fn unittest(tests: &str, python_path: &[&str]) {
+fn assert_unittest_passes(tests: &str, python_path: &[&str]) {
     let Some(out) = python::unittest(tests, python_path) else {
         return;
     };
@@ -38,12 +38,12 @@ fn unittest(tests: &str, python_path: &[&str]) {
 
 #[test]
 fn the_python_sdk_passes_its_unit_tests() {
-    unittest("sdk/python/tests", &["sdk/python"]);
+    assert_unittest_passes("sdk/python/tests", &["sdk/python"]);
 }
 
 #[test]
 fn bandit_findings_passes_its_unit_tests() {
-    unittest(
+    assert_unittest_passes(
         "measures/bandit-findings/tests",
         &["sdk/python", "measures/bandit-findings"],
     );

@@ -142,7 +142,7 @@ fn generate(smm: &Smm, lang: &str, id: &str, sdk: Option<&str>) -> (tempfile::Te
 /// workspace's sdk/), then: its build, its test, register, measure. The
 /// build comes first: with a git URL it clones the SDK the test imports.
 /// Returns the project (in the returned temporary directory).
-fn generated_measure_measures_its_sample(
+fn assert_generated_measure_measures_its_sample(
     lang: &str,
     id: &str,
     sdk: Option<&str>,
@@ -189,7 +189,7 @@ fn a_new_python_measure_passes_its_test_builds_and_measures_its_sample() {
     // The test imports smm_sdk; the build puts the SDK on the path itself.
     let sdk = workspace().join("sdk/python").display().to_string();
     let env = [("PYTHON", python.clone()), ("PYTHONPATH", sdk)];
-    generated_measure_measures_its_sample(
+    assert_generated_measure_measures_its_sample(
         "python",
         "demo-py-count",
         None,
@@ -204,7 +204,7 @@ fn a_new_javascript_measure_passes_its_test_builds_and_measures_its_sample() {
         return;
     };
     let node = node.display().to_string();
-    generated_measure_measures_its_sample(
+    assert_generated_measure_measures_its_sample(
         "js",
         "demo-js-count",
         None,
@@ -304,8 +304,13 @@ fn generated_from_git_measures_its_sample(
     let url = format!("file://{}", repo.display());
     let mut env = env.to_vec();
     env.extend(GIT_ENV.iter().map(|(k, v)| (*k, v.to_string())));
-    let (parent, project) =
-        generated_measure_measures_its_sample(lang, id, Some(&format!("{url}#{TAG}")), test, &env);
+    let (parent, project) = assert_generated_measure_measures_its_sample(
+        lang,
+        id,
+        Some(&format!("{url}#{TAG}")),
+        test,
+        &env,
+    );
     let clone = project.join(".smm-sdk");
     assert!(clone.join("sdk/wit/measure.wit").is_file(), "no clone");
     assert!(

@@ -302,7 +302,11 @@ impl Engine {
         at: DateTime<Utc>,
     ) -> Result<Vec<Recorded>, EngineError> {
         let started = Instant::now();
-        let results = self.evaluate(definition, instance, at).await?;
+        let results = self.evaluate(definition, instance, at).await;
+        // Computed (or failed): as for a collection, the slot is not held
+        // while storing.
+        crate::scheduler::slot::release();
+        let results = results?;
         let elapsed = started.elapsed().as_nanos() as f64 / 1e6;
         self.store(
             Self::derived_measurements(instance, record, results, at, elapsed),
