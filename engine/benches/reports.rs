@@ -242,7 +242,7 @@ fn main() {
             .unwrap();
         let wasm = std::fs::read(smm_tests::component(report.measure)).unwrap();
         let prepared = rt
-            .block_on(engine.sandbox().prepare(&sha256_hex(&wasm), &wasm))
+            .block_on(engine.sandbox().unwrap().prepare(&sha256_hex(&wasm), &wasm))
             .unwrap();
         let config_text = json!({ "path": path }).to_string();
         let grants = vec![grant.clone()];
@@ -254,7 +254,7 @@ fn main() {
             // The measure's work alone: read, parse, return; output checked.
             let started = Instant::now();
             let c = rt
-                .block_on(engine.sandbox().collect(
+                .block_on(engine.sandbox().unwrap().collect(
                     &prepared,
                     &config_text,
                     &smm_engine::sandbox::Access::dirs(&grants),

@@ -169,13 +169,13 @@ fn run_vs_collect(sizes: &Sizes) {
     // The collect side uses the engine's own sandbox (same pooling
     // allocator, same prepared component), with what the instance has.
     let prepared = rt
-        .block_on(engine.sandbox().prepare(&sha256_hex(&wasm), &wasm))
+        .block_on(engine.sandbox().unwrap().prepare(&sha256_hex(&wasm), &wasm))
         .unwrap();
     let limits = Limits::default();
 
     let collect = || {
         let c = rt
-            .block_on(engine.sandbox().collect(
+            .block_on(engine.sandbox().unwrap().collect(
                 &prepared,
                 CONFIG,
                 &smm_engine::sandbox::Access::dirs(&grants),

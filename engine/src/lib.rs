@@ -12,6 +12,7 @@
 //! - [`conformance`]: the suite every measurement backend passes.
 //! - `src/bin/smm/`: the `smm` command line, a thin layer over [`Engine`].
 
+pub mod blocking;
 pub mod config;
 pub mod conformance;
 pub mod derived;

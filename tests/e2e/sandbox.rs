@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use smm_catalogue::{InstanceSpec, LimitOverrides};
+use smm_engine::config::Config;
+use smm_engine::store::Usage;
 use smm_engine::{Engine, Home, Query};
 use smm_tests::component;
 
@@ -16,8 +18,19 @@ struct Probe {
 
 impl Probe {
     async fn new() -> Probe {
+        Probe::open(Usage::Serving).await
+    }
+
+    /// As the `smm` command opens it for a one-shot command: instances
+    /// allocated on demand, not from the pool.
+    async fn one_shot() -> Probe {
+        Probe::open(Usage::OneShot).await
+    }
+
+    async fn open(usage: Usage) -> Probe {
         let home = tempfile::tempdir().unwrap();
-        let engine = Engine::open(&Home::new(home.path())).unwrap();
+        let engine =
+            Engine::open_configured(&Home::new(home.path()), &Config::default(), usage).unwrap();
         engine
             .register_file(&component("probe-plugin"))
             .await
@@ -139,6 +152,46 @@ async fn unbounded_allocation_hits_the_memory_cap() {
 #[tokio::test]
 async fn deep_recursion_is_a_stack_overflow() {
     let p = Probe::new().await;
+    let (m, _) = p
+        .misbehave("recurse", json!({}), LimitOverrides::default())
+        .await;
+    assert_eq!(m.error_kind.as_deref(), Some("stack-overflow"), "{m:?}");
+}
+
+/// `smm run` and the other one-shot commands take plugin instances from
+/// wasmtime's on-demand allocator instead of the pool `smm serve` uses:
+/// the limits are the same.
+#[tokio::test]
+async fn one_shot_engines_hold_plugins_to_the_same_limits() {
+    let p = Probe::one_shot().await;
+    let (m, _) = p
+        .misbehave(
+            "alloc",
+            json!({}),
+            LimitOverrides {
+                memory_bytes: Some(32 << 20),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert_eq!(m.error_kind.as_deref(), Some("memory"), "{m:?}");
+    assert!(m.error.as_ref().unwrap().contains("32 MiB"), "{m:?}");
+    let deadline = Duration::from_millis(500);
+    let (m, took) = p
+        .misbehave(
+            "loop",
+            json!({}),
+            LimitOverrides {
+                deadline_ms: Some(500),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert_eq!(m.error_kind.as_deref(), Some("timeout"), "{m:?}");
+    assert!(
+        took >= deadline && took < deadline + MARGIN,
+        "took {took:?}"
+    );
     let (m, _) = p
         .misbehave("recurse", json!({}), LimitOverrides::default())
         .await;

@@ -27,7 +27,7 @@ impl Engine {
                 m.timestamp,
                 findings.clone(),
             );
-            let tracked = tokio::task::spawn_blocking(move || ledger.track(&name, at, &list)).await;
+            let tracked = crate::blocking::run(move || ledger.track(&name, at, &list)).await;
             match tracked {
                 Ok(Ok(tracked)) => return Some(tracked),
                 Ok(Err(e)) if e.is_retryable() && started.elapsed() < STORE_PATIENCE => {
@@ -54,7 +54,7 @@ impl Engine {
         open_only: bool,
     ) -> Result<Vec<Period>, EngineError> {
         let (ledger, instance) = (self.embedded.clone(), instance.map(str::to_string));
-        tokio::task::spawn_blocking(move || ledger.periods(instance.as_deref(), open_only))
+        crate::blocking::run(move || ledger.periods(instance.as_deref(), open_only))
             .await
             .map_err(|e| {
                 smm_catalogue::StoreError::permanent(format!("a store task did not finish: {e}"))

@@ -16,6 +16,7 @@ mod findings;
 mod propagate;
 mod register;
 mod run;
+mod sandbox_setup;
 
 pub use run::{EngineRunner, Recorded};
 
@@ -27,9 +28,10 @@ use smm_catalogue::{Catalogue, CatalogueError, Instance, MeasureRecord, StoreErr
 
 use crate::config::{Config, StoreKind};
 use crate::measurement::{Measurement, Query};
-use crate::sandbox::{InspectError, Limits, Sandbox, SandboxConfig};
+use crate::sandbox::{Allocation, InspectError, Limits, Sandbox, SandboxConfig};
 use crate::scheduler::{InstanceState, Scheduler, SchedulerConfig, Summary};
-use crate::store::{ElasticsearchStore, MeasurementStore, SqliteStore};
+use crate::store::{ElasticsearchStore, MeasurementStore, SqliteStore, Usage};
+use sandbox_setup::SandboxSetup;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -91,7 +93,7 @@ pub struct Engine {
     /// The embedded store: catalogue and scheduler state.
     embedded: SqliteStore,
     measurements: Arc<dyn MeasurementStore>,
-    sandbox: Sandbox,
+    sandbox: SandboxSetup,
     defaults: Limits,
     /// Derived instances in dependency order, cached against the catalogue
     /// change marker, so that a run does not re-read every instance.
@@ -120,37 +122,120 @@ impl Engine {
     /// Open (creating if needed) the installation at `home`, with its
     /// measurements in the embedded store.
     pub fn open(home: &Home) -> Result<Engine, EngineError> {
-        let embedded = Self::open_embedded(home)?;
-        Self::open_with(home, embedded.clone(), Arc::new(embedded))
+        Self::open_side_by_side(home, Usage::Serving, |embedded| {
+            Ok(Arc::new(embedded.clone()))
+        })
     }
 
     /// Open the installation at `home` with the measurement backend
-    /// `config` selects (the embedded store by default).
-    pub fn open_configured(home: &Home, config: &Config) -> Result<Engine, EngineError> {
-        let embedded = Self::open_embedded(home)?;
-        let measurements: Arc<dyn MeasurementStore> = match (&config.store, &config.elasticsearch) {
-            (StoreKind::Elasticsearch, Some(es)) => {
-                Arc::new(ElasticsearchStore::open(es, &home.es_spool())?)
-            }
-            _ => Arc::new(embedded.clone()),
+    /// `config` selects (the embedded store by default), for `usage`: a
+    /// process that serves gets pooled plugin instances and checkpoints
+    /// the embedded store when it closes; one that runs one command gets
+    /// instances allocated on demand and leaves the checkpoint to later
+    /// (see [`Usage`]): starting and ending it then costs less.
+    pub fn open_configured(
+        home: &Home,
+        config: &Config,
+        usage: Usage,
+    ) -> Result<Engine, EngineError> {
+        Self::open_side_by_side(home, usage, |embedded| {
+            Ok(match (&config.store, &config.elasticsearch) {
+                (StoreKind::Elasticsearch, Some(es)) => {
+                    Arc::new(ElasticsearchStore::open(es, &home.es_spool())?)
+                }
+                _ => Arc::new(embedded.clone()),
+            })
+        })
+    }
+
+    /// Open the stores (the embedded one, then the measurement backend
+    /// `measurements` makes of it) while the sandbox is set up on another
+    /// thread (see `sandbox_setup.rs`).
+    fn open_side_by_side(
+        home: &Home,
+        usage: Usage,
+        measurements: impl FnOnce(&SqliteStore) -> Result<Arc<dyn MeasurementStore>, EngineError>,
+    ) -> Result<Engine, EngineError> {
+        // The home first: private before the setup creates the compile
+        // cache in it.
+        Self::private_home(home)?;
+        let config = Self::sandbox_config(home, usage, None);
+        let setup = SandboxSetup::in_background(move || Sandbox::new(config))?;
+        let embedded = Self::open_database(home, usage)?;
+        let sandbox = setup.record_digests_in(Arc::new(embedded.clone()));
+        let measurements = measurements(&embedded)?;
+        Ok(Self::assemble(home, embedded, measurements, sandbox))
+    }
+
+    /// The sandbox settings for `usage`, its compile cache in the home.
+    fn sandbox_config(
+        home: &Home,
+        usage: Usage,
+        ledger: Option<Arc<dyn crate::sandbox::ArtifactLedger>>,
+    ) -> SandboxConfig {
+        let allocation = match usage {
+            Usage::Serving => Allocation::default(),
+            Usage::OneShot => Allocation::OnDemand,
         };
-        Self::open_with(home, embedded, measurements)
+        SandboxConfig {
+            cache_dir: Some(home.compile_cache()),
+            ledger,
+            allocation,
+            ..SandboxConfig::default()
+        }
+    }
+
+    fn assemble(
+        home: &Home,
+        embedded: SqliteStore,
+        measurements: Arc<dyn MeasurementStore>,
+        sandbox: SandboxSetup,
+    ) -> Engine {
+        let mut engine = Engine::parts(embedded, measurements, sandbox);
+        engine.home = Some(
+            home.root
+                .canonicalize()
+                .unwrap_or_else(|_| home.root.clone()),
+        );
+        engine
     }
 
     /// The embedded store of `home` (created if needed). The home is
     /// private to the user running smm (0700) and so is the database
     /// (0600): whoever can write them can change what the engine runs.
-    pub fn open_embedded(home: &Home) -> Result<SqliteStore, EngineError> {
+    pub fn open_embedded(home: &Home, usage: Usage) -> Result<SqliteStore, EngineError> {
+        Self::private_home(home)?;
+        Self::open_database(home, usage)
+    }
+
+    /// The home directory, created if needed, private to the user (0700).
+    fn private_home(home: &Home) -> Result<(), EngineError> {
+        std::fs::create_dir_all(&home.root).map_err(|source| EngineError::Io {
+            path: home.root.display().to_string(),
+            source,
+        })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&home.root, std::fs::Permissions::from_mode(0o700)).map_err(
+                |source| EngineError::Io {
+                    path: home.root.display().to_string(),
+                    source,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The database in the (private) home, created private if needed.
+    fn open_database(home: &Home, usage: Usage) -> Result<SqliteStore, EngineError> {
         let io = |path: &std::path::Path| {
             let path = path.display().to_string();
             move |source| EngineError::Io { path, source }
         };
-        std::fs::create_dir_all(&home.root).map_err(io(&home.root))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-            std::fs::set_permissions(&home.root, std::fs::Permissions::from_mode(0o700))
-                .map_err(io(&home.root))?;
             let db = home.database();
             // Created private before SQLite opens it (its WAL and shared
             // memory files take the database's mode).
@@ -163,7 +248,7 @@ impl Engine {
             std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600))
                 .map_err(io(&db))?;
         }
-        Ok(SqliteStore::open(&home.database())?)
+        Ok(SqliteStore::open_for(&home.database(), usage)?)
     }
 
     /// The installation at `home` with its measurements in `measurements`.
@@ -171,20 +256,16 @@ impl Engine {
         home: &Home,
         embedded: SqliteStore,
         measurements: Arc<dyn MeasurementStore>,
+        usage: Usage,
     ) -> Result<Engine, EngineError> {
-        let sandbox = Sandbox::new(SandboxConfig {
-            cache_dir: Some(home.compile_cache()),
-            ledger: Some(Arc::new(embedded.clone())),
-            ..SandboxConfig::default()
-        })
-        .map_err(EngineError::Sandbox)?;
-        let mut engine = Engine::with_parts(embedded, measurements, sandbox);
-        engine.home = Some(
-            home.root
-                .canonicalize()
-                .unwrap_or_else(|_| home.root.clone()),
-        );
-        Ok(engine)
+        let config = Self::sandbox_config(home, usage, Some(Arc::new(embedded.clone())));
+        let sandbox = Sandbox::new(config).map_err(EngineError::Sandbox)?;
+        Ok(Self::assemble(
+            home,
+            embedded,
+            measurements,
+            SandboxSetup::ready(sandbox),
+        ))
     }
 
     /// An engine over explicit stores and sandbox (tests, benchmarks).
@@ -192,6 +273,14 @@ impl Engine {
         embedded: SqliteStore,
         measurements: Arc<dyn MeasurementStore>,
         sandbox: Sandbox,
+    ) -> Engine {
+        Self::parts(embedded, measurements, SandboxSetup::ready(sandbox))
+    }
+
+    fn parts(
+        embedded: SqliteStore,
+        measurements: Arc<dyn MeasurementStore>,
+        sandbox: SandboxSetup,
     ) -> Engine {
         Engine {
             catalogue: Catalogue::new(embedded.clone()),
@@ -208,6 +297,16 @@ impl Engine {
         }
     }
 
+    /// For a process about to exit: close the stores (the embedded one
+    /// checkpoints its log, so that the next process need not replay it)
+    /// and leave the sandbox's code and memory mappings to the operating
+    /// system ([`Sandbox::exit`]): tearing the sandbox down was a tenth of
+    /// a one-shot `smm run`'s CPU.
+    pub fn exit(self) {
+        let Engine { sandbox, .. } = self;
+        sandbox.exit();
+    }
+
     pub fn catalogue(&self) -> &Catalogue<SqliteStore> {
         &self.catalogue
     }
@@ -218,8 +317,10 @@ impl Engine {
         self.sandbox.isolate(isolation);
     }
 
-    pub fn sandbox(&self) -> &Sandbox {
-        &self.sandbox
+    /// The sandbox (waiting for its setup the first time: see
+    /// `sandbox_setup.rs`).
+    pub fn sandbox(&self) -> Result<&Sandbox, EngineError> {
+        self.sandbox.get()
     }
 
     /// The measurement store (tests and benchmarks append inputs directly).

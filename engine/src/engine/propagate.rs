@@ -109,7 +109,7 @@ impl Engine {
     /// [`Engine::derived_instances`], recomputed only when the catalogue
     /// change marker (bumped by any change to instances or measures, from
     /// any process) has moved.
-    async fn dependents(&self, marker: i64) -> Result<Dependents, EngineError> {
+    pub(super) async fn dependents(&self, marker: i64) -> Result<Dependents, EngineError> {
         {
             let cache = self.dependents.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((m, d)) = cache.as_ref()
@@ -119,7 +119,7 @@ impl Engine {
             }
         }
         let engine_store = self.embedded.clone();
-        let d = tokio::task::spawn_blocking(move || derived_instances(&engine_store))
+        let d = crate::blocking::run(move || derived_instances(&engine_store))
             .await
             .map_err(|e| {
                 smm_catalogue::StoreError::permanent(format!(

@@ -48,10 +48,11 @@ impl Engine {
     /// and store it. On any error the catalogue is unchanged.
     pub async fn register_bytes(&self, wasm: &[u8]) -> Result<Registration, EngineError> {
         let sha256 = sandbox::sha256_hex(wasm);
-        let raw = match self.sandbox.inspect(&sha256, wasm).await {
+        let sandbox = self.sandbox()?;
+        let raw = match sandbox.inspect(&sha256, wasm).await {
             Ok(raw) => raw,
             Err(source) => {
-                self.sandbox.forget(&sha256);
+                sandbox.forget(&sha256);
                 return Err(EngineError::Register {
                     path: "component".into(),
                     source,
@@ -64,12 +65,12 @@ impl Engine {
             .and_then(|metadata| self.catalogue.register_component(metadata, &sha256, wasm));
         match registered {
             Ok(r) => {
-                self.sandbox.keep(&sha256);
+                sandbox.keep(&sha256);
                 self.forget_marker();
                 Ok(r)
             }
             Err(e) => {
-                self.sandbox.forget(&sha256);
+                sandbox.forget(&sha256);
                 Err(e.into())
             }
         }

@@ -129,7 +129,7 @@ impl Engine {
             version: Some(key.1.clone()),
         };
         let catalogue = Catalogue::new(self.embedded.clone());
-        let record = tokio::task::spawn_blocking(move || catalogue.resolve(&reference))
+        let record = crate::blocking::run(move || catalogue.resolve(&reference))
             .await
             .map_err(|e| {
                 StoreError::permanent(format!("a catalogue lookup did not finish: {e}"))
@@ -352,20 +352,20 @@ impl Engine {
                 record.reference()
             )));
         };
-        let prepared = match self.sandbox.prepare_cached(sha256).await {
+        let sandbox = self.sandbox().map_err(|e| engine_failure(&e))?;
+        let prepared = match sandbox.prepare_cached(sha256).await {
             Some(p) => p,
             None => {
                 let (store, key) = (self.embedded.clone(), sha256.clone());
-                let wasm = tokio::task::spawn_blocking(move || {
-                    smm_catalogue::CatalogueStore::wasm(&store, &key)
-                })
-                .await
-                .map_err(|e| engine_failure(&e))?
-                .map_err(|e| engine_failure(&e))?
-                .ok_or_else(|| {
-                    Failure::Engine(format!("component {sha256} is missing from the store"))
-                })?;
-                self.sandbox
+                let wasm =
+                    crate::blocking::run(move || smm_catalogue::CatalogueStore::wasm(&store, &key))
+                        .await
+                        .map_err(|e| engine_failure(&e))?
+                        .map_err(|e| engine_failure(&e))?
+                        .ok_or_else(|| {
+                            Failure::Engine(format!("component {sha256} is missing from the store"))
+                        })?;
+                sandbox
                     .prepare(sha256, &wasm)
                     .await
                     .map_err(|e| engine_failure(&e))?
@@ -385,9 +385,7 @@ impl Engine {
             dirs: &instance.grants,
             network: network.as_ref(),
         };
-        self.sandbox
-            .collect(&prepared, &config, &access, &limits)
-            .await
+        sandbox.collect(&prepared, &config, &access, &limits).await
     }
 }
 

@@ -35,7 +35,7 @@ pub(crate) struct CompileCache {
     dir: PathBuf,
     /// The name of `dir` (wasmtime version and compatibility hash).
     engine_key: String,
-    ledger: Option<std::sync::Arc<dyn ArtifactLedger>>,
+    pub(super) ledger: Option<std::sync::Arc<dyn ArtifactLedger>>,
 }
 
 /// Temporary files older than this are leftovers of a killed process.

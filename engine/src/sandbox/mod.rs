@@ -50,28 +50,41 @@ use bindings::{MeasurePre, PluginError};
 use host::Host;
 
 /// Engine-wide sandbox settings.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct SandboxConfig {
     /// Where compiled components are cached; `None` disables the disk cache.
     pub cache_dir: Option<PathBuf>,
     /// Where the digests of cache entries are recorded; with one, an entry
     /// is used only if its digest is the recorded one.
     pub ledger: Option<Arc<dyn ArtifactLedger>>,
-    /// How many plugin instances may be alive at once (pooling allocator slots).
-    pub slots: u32,
+    /// Where instances get their memories, tables and stacks.
+    pub allocation: Allocation,
     /// Compile in a child process bounded in memory (`None`: on the
     /// blocking pool of this process, bounded in time only).
     pub isolation: Option<Isolation>,
 }
 
-impl Default for SandboxConfig {
+/// Where plugin instances get their memories, tables and stacks. Either way
+/// a collection gets a fresh instance and the same [`Limits`]: the store's
+/// limiter enforces them, whatever the allocator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allocation {
+    /// Slots reserved when the sandbox is created and reused, run after run
+    /// (`smm serve`, benchmarks): instantiation about half the cost of
+    /// mapping fresh memory each time, but the pool costs about 1 ms to set
+    /// up and tear down.
+    Pooled {
+        /// How many instances may be alive at once.
+        slots: u32,
+    },
+    /// Mapped per instance, nothing set up in advance: for a process that
+    /// runs a handful of collections and exits (`smm run`).
+    OnDemand,
+}
+
+impl Default for Allocation {
     fn default() -> Self {
-        SandboxConfig {
-            cache_dir: None,
-            ledger: None,
-            slots: 64,
-            isolation: None,
-        }
+        Allocation::Pooled { slots: 64 }
     }
 }
 
@@ -188,26 +201,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Sandbox {
     pub fn new(config: SandboxConfig) -> Result<Sandbox, String> {
-        let mut pool = PoolingAllocationConfig::default();
-        let slots = config.slots.max(1);
-        pool.total_component_instances(slots)
-            .total_core_instances(slots * limits::MAX_CORE_INSTANCES as u32)
-            .total_memories(slots * limits::MAX_MEMORIES as u32)
-            .total_tables(slots * limits::MAX_TABLES as u32)
-            .total_stacks(slots)
-            .max_core_instances_per_component(limits::MAX_CORE_INSTANCES as u32)
-            .max_memories_per_component(limits::MAX_MEMORIES as u32)
-            .max_tables_per_component(limits::MAX_TABLES as u32)
-            // The pool's own per-table limit is the one the limiter declares
-            // (its default of 20 000 would silently override it).
-            .table_elements(limits::MAX_TABLE_ELEMENTS)
-            .max_memory_size(Limits::MAX.memory_bytes as usize)
-            // Decommit in batches, not one madvise (and TLB shootdown on
-            // every core) per run. Keeping pages resident instead (memset)
-            // cost as much user time as it saved system time: not used.
-            .decommit_batch_size(DECOMMIT_BATCH);
+        let pool = match config.allocation {
+            Allocation::Pooled { slots } => Some(pool(slots)),
+            Allocation::OnDemand => None,
+        };
         let engine =
-            Engine::new(&engine_config(Some(pool))).map_err(|e| format!("wasmtime engine: {e}"))?;
+            Engine::new(&engine_config(pool)).map_err(|e| format!("wasmtime engine: {e}"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| format!("linking WASI: {e}"))?;
@@ -232,6 +231,30 @@ impl Sandbox {
             compilations: std::sync::atomic::AtomicU64::new(0),
             isolation: config.isolation,
         })
+    }
+
+    /// For a process about to exit: release the compile cache (and the
+    /// store it records digests in) and leave the wasmtime engine, its
+    /// code and the prepared components to the operating system, which
+    /// unmaps them at once at exit instead of one mapping at a time.
+    pub fn exit(self) {
+        let Sandbox {
+            engine,
+            linker,
+            cache,
+            prepared,
+            ..
+        } = self;
+        drop(cache);
+        std::mem::forget((engine, linker, prepared));
+    }
+
+    /// From now on, use only cache entries whose digest `ledger` records
+    /// (see [`ArtifactLedger`]).
+    pub fn record_digests_in(&mut self, ledger: Arc<dyn ArtifactLedger>) {
+        if let Some(cache) = &mut self.cache {
+            cache.ledger = Some(ledger);
+        }
     }
 
     /// From now on, compile in a child process (see [`Isolation`]).
@@ -299,7 +322,7 @@ impl Sandbox {
             return Some(p);
         }
         let (engine, sha) = (self.engine.clone(), sha256.to_string());
-        let component = tokio::task::spawn_blocking(move || cache.load(&engine, &sha))
+        let component = crate::blocking::run(move || cache.load(&engine, &sha))
             .await
             .ok()??;
         let prepared = self.link(&component).ok()?;
@@ -454,7 +477,7 @@ impl Sandbox {
         let joined =
             |e: tokio::task::JoinError| InspectError::Invalid(format!("compilation failed: {e}"));
         let (engine, cache, sha) = (self.engine.clone(), self.cache.clone(), sha256.to_string());
-        let cached = tokio::task::spawn_blocking(move || cache.and_then(|c| c.load(&engine, &sha)))
+        let cached = crate::blocking::run(move || cache.and_then(|c| c.load(&engine, &sha)))
             .await
             .map_err(joined)?;
         let (component, artifact) = match cached {
@@ -513,6 +536,29 @@ impl Sandbox {
 /// The wasmtime settings of the engine, and of the compiler child (which
 /// instantiates nothing, so it needs no pool). Everything that changes the
 /// compiled code is set here, once, for both.
+/// The pooling allocator's settings for `slots` instances alive at once.
+fn pool(slots: u32) -> PoolingAllocationConfig {
+    let slots = slots.max(1);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(slots)
+        .total_core_instances(slots * limits::MAX_CORE_INSTANCES as u32)
+        .total_memories(slots * limits::MAX_MEMORIES as u32)
+        .total_tables(slots * limits::MAX_TABLES as u32)
+        .total_stacks(slots)
+        .max_core_instances_per_component(limits::MAX_CORE_INSTANCES as u32)
+        .max_memories_per_component(limits::MAX_MEMORIES as u32)
+        .max_tables_per_component(limits::MAX_TABLES as u32)
+        // The pool's own per-table limit is the one the limiter declares
+        // (its default of 20 000 would silently override it).
+        .table_elements(limits::MAX_TABLE_ELEMENTS)
+        .max_memory_size(Limits::MAX.memory_bytes as usize)
+        // Decommit in batches, not one madvise (and TLB shootdown on
+        // every core) per run. Keeping pages resident instead (memset)
+        // cost as much user time as it saved system time: not used.
+        .decommit_batch_size(DECOMMIT_BATCH);
+    pool
+}
+
 fn engine_config(pool: Option<PoolingAllocationConfig>) -> Config {
     let mut config = Config::new();
     config.epoch_interruption(true).max_wasm_stack(512 << 10);

@@ -20,7 +20,7 @@ pub mod elasticsearch;
 mod sqlite;
 
 pub use elasticsearch::ElasticsearchStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, Usage};
 
 use std::collections::BTreeMap;
 

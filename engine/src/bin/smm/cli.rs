@@ -14,8 +14,8 @@ use smm_engine::config::Config;
 use smm_engine::sandbox::Isolation;
 use smm_engine::scheduler::SchedulerConfig;
 use smm_engine::standard::Installed;
-use smm_engine::store::Appended;
 use smm_engine::store::ElasticsearchStore;
+use smm_engine::store::{Appended, Usage};
 use smm_engine::{Engine, Home, Query};
 
 use crate::output;
@@ -521,6 +521,14 @@ impl Cli {
             _ => ("error", LogFormat::Human),
         }
     }
+
+    /// Whether this command runs until stopped (`smm serve`) rather than
+    /// doing one thing and exiting: it gets a runtime with a worker per
+    /// core and pooled plugin instances; the others start faster with a
+    /// single-threaded runtime and instances allocated on demand.
+    pub fn serves(&self) -> bool {
+        matches!(self.command, Command::Serve { .. })
+    }
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -577,6 +585,7 @@ fn read_config(arg: &str) -> Result<serde_json::Value> {
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let serves = cli.serves();
     let home = Home::new(cli.home);
     let config = match &cli.config_file {
         Some(path) => Config::load(path, true)?,
@@ -617,7 +626,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         _ => {}
     }
-    let mut engine = Engine::open_configured(&home, &config)
+    let usage = match serves {
+        true => Usage::Serving,
+        false => Usage::OneShot,
+    };
+    let mut engine = Engine::open_configured(&home, &config, usage)
         .with_context(|| format!("opening smm home {}", home.root.display()))?;
     engine.isolate_compilation(isolation(&config)?);
     match cli.command {
@@ -812,6 +825,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 abandoned = summary.abandoned,
                 "stopped"
             );
+            return Ok(ExitCode::SUCCESS);
         }
         Command::Run { instance, json } => {
             let all = engine.run_all(&instance).await?;
@@ -907,6 +921,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
     }
+    engine.exit();
     Ok(ExitCode::SUCCESS)
 }
 
@@ -1007,6 +1022,11 @@ async fn kibana(config: &Config, cmd: KibanaCmd) -> Result<ExitCode> {
 /// Recompute the derived measures over what `store` just delivered from
 /// its spool (an engine over the home's catalogue and this store).
 async fn propagate_late(home: &Home, store: &Arc<ElasticsearchStore>) -> Result<usize> {
-    let engine = Engine::open_with(home, Engine::open_embedded(home)?, store.clone())?;
+    let engine = Engine::open_with(
+        home,
+        Engine::open_embedded(home, Usage::OneShot)?,
+        store.clone(),
+        Usage::OneShot,
+    )?;
     Ok(engine.propagate_late().await?)
 }

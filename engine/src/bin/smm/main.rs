@@ -35,7 +35,17 @@ fn main() -> ExitCode {
         cli::LogFormat::Human => logs.init(),
         cli::LogFormat::Json => logs.json().init(),
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread for a command that does one thing (a run, a query): no
+    // worker threads to start and stop. `smm serve` gets one per core.
+    let mut runtime = match args.serves() {
+        true => tokio::runtime::Builder::new_multi_thread(),
+        false => {
+            // Nothing runs beside its blocking work: see smm_engine::blocking.
+            smm_engine::blocking::in_place();
+            tokio::runtime::Builder::new_current_thread()
+        }
+    };
+    let runtime = runtime
         .enable_all()
         .build()
         .expect("starting the tokio runtime");

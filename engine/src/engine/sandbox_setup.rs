@@ -1,0 +1,127 @@
+//! The engine's sandbox, set up on another thread while the engine opens
+//! its stores and looks up what to run.
+//!
+//! Setting up wasmtime (its engine, the WASI linker, the compile cache)
+//! takes about as long as opening the database and finding an instance,
+//! its measure and its cache entry: half a millisecond each, a fifth of a
+//! one-shot `smm run`. Side by side on two cores, that half is hidden; a
+//! command that never runs a plugin (`smm instance list`) waits for it
+//! only as it exits, by when it is usually done.
+//!
+//! Invariant: the sandbox is set up once. The first caller that needs it
+//! waits for the setup thread (once per process, at most the setup's
+//! time), and gets it with the ledger and isolation the engine was given
+//! meanwhile: no cache entry is loaded before the ledger is in place.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+
+use crate::sandbox::{ArtifactLedger, Isolation, Sandbox};
+
+use super::EngineError;
+
+pub(super) struct SandboxSetup {
+    ready: OnceLock<Result<Sandbox, String>>,
+    pending: Mutex<Option<Pending>>,
+}
+
+/// A setup still running, and what to give the sandbox once it is done.
+struct Pending {
+    setup: JoinHandle<Result<Sandbox, String>>,
+    ledger: Option<Arc<dyn ArtifactLedger>>,
+    isolation: Option<Isolation>,
+}
+
+impl SandboxSetup {
+    /// A sandbox already set up.
+    pub(super) fn ready(sandbox: Sandbox) -> SandboxSetup {
+        SandboxSetup {
+            ready: OnceLock::from(Ok(sandbox)),
+            pending: Mutex::new(None),
+        }
+    }
+
+    /// Set up with `setup` on a new thread.
+    pub(super) fn in_background(
+        setup: impl FnOnce() -> Result<Sandbox, String> + Send + 'static,
+    ) -> Result<SandboxSetup, EngineError> {
+        let setup = std::thread::Builder::new()
+            .name("smm-sandbox-setup".into())
+            .spawn(setup)
+            .map_err(|e| EngineError::Sandbox(format!("starting the sandbox setup: {e}")))?;
+        Ok(SandboxSetup {
+            ready: OnceLock::new(),
+            pending: Mutex::new(Some(Pending {
+                setup,
+                ledger: None,
+                isolation: None,
+            })),
+        })
+    }
+
+    /// Once set up, the sandbox's cache uses only entries whose digest
+    /// `ledger` records.
+    pub(super) fn record_digests_in(mut self, ledger: Arc<dyn ArtifactLedger>) -> SandboxSetup {
+        match self.ready.get_mut() {
+            Some(Ok(sandbox)) => sandbox.record_digests_in(ledger),
+            Some(Err(_)) => {}
+            None => {
+                if let Some(pending) = self.pending.get_mut().unwrap_or_else(|p| p.into_inner()) {
+                    pending.ledger = Some(ledger);
+                }
+            }
+        }
+        self
+    }
+
+    /// The sandbox, waiting for its setup the first time.
+    pub(super) fn get(&self) -> Result<&Sandbox, EngineError> {
+        self.ready
+            .get_or_init(|| {
+                let pending = self
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take()
+                    .expect("a sandbox not ready has a setup pending");
+                let mut sandbox = pending
+                    .setup
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+                if let Some(ledger) = pending.ledger {
+                    sandbox.record_digests_in(ledger);
+                }
+                if let Some(isolation) = pending.isolation {
+                    sandbox.isolate(isolation);
+                }
+                Ok(sandbox)
+            })
+            .as_ref()
+            .map_err(|e| EngineError::Sandbox(e.clone()))
+    }
+
+    /// Compile in a child process (see [`Isolation`]), now or once set up.
+    pub(super) fn isolate(&mut self, isolation: Isolation) {
+        match self.ready.get_mut() {
+            Some(Ok(sandbox)) => sandbox.isolate(isolation),
+            Some(Err(_)) => {}
+            None => {
+                if let Some(pending) = self.pending.get_mut().unwrap_or_else(|p| p.into_inner()) {
+                    pending.isolation = Some(isolation);
+                }
+            }
+        }
+    }
+
+    /// For a process about to exit (see [`Sandbox::exit`]). A setup still
+    /// running is waited for: it also tidies the compile cache (leftovers
+    /// of killed compilations), which must not depend on how fast the
+    /// command was.
+    pub(super) fn exit(self) {
+        // A failed setup has nothing to leave behind.
+        let _finished = self.get();
+        if let Some(Ok(sandbox)) = self.ready.into_inner() {
+            sandbox.exit();
+        }
+    }
+}
