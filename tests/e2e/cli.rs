@@ -453,6 +453,42 @@ fn listings_fit_their_content_and_say_what_each_thing_is() {
     assert_eq!(rows.as_array().unwrap().len(), 2);
 }
 
+/// `smm --help` gives every command its own one-line description (a doc
+/// line once slid from `query` onto `findings`, leaving `query` blank).
+#[test]
+fn every_command_is_described_in_one_line() {
+    let help = smm().ok(&["--help"]);
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert!(commands.len() > 10, "{help}");
+    for line in &commands {
+        let mut words = line.split_whitespace();
+        let (name, description) = (words.next().unwrap(), words.collect::<Vec<_>>());
+        assert!(
+            !description.is_empty(),
+            "`smm {name}` has no description:\n{help}"
+        );
+        assert!(description.join(" ").len() < 120, "`smm {name}`: {line}");
+    }
+    let query = commands
+        .iter()
+        .find(|l| l.trim_start().starts_with("query"))
+        .unwrap();
+    assert!(query.contains("measurements"), "{query}");
+    let findings = commands
+        .iter()
+        .find(|l| l.trim_start().starts_with("findings"))
+        .unwrap();
+    assert!(
+        !findings.contains("Print stored measurements"),
+        "{findings}"
+    );
+}
+
 #[test]
 fn completions_and_a_manual_page_come_from_the_cli_itself() {
     let smm = smm();

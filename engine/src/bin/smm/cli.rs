@@ -102,9 +102,10 @@ enum Command {
     Completions { shell: clap_complete::Shell },
     /// Print smm's manual page (roff): `smm man | man -l -`.
     Man,
-    /// Print stored measurements, oldest first.
-    /// The finding lifecycle of scanning instances: each finding's first
-    /// seen, fixed and reopened times, from successive successful scans.
+    /// Print the finding lifecycle of scanning instances.
+    ///
+    /// Each finding's first seen, fixed and reopened times, from
+    /// successive successful scans.
     #[command(after_help = "Examples:
   smm findings web-image --open            # what is open now, oldest first
   smm findings --json | jq -r 'select(.fixed_at) | .fingerprint'")]
@@ -118,6 +119,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print stored measurements, oldest first.
     #[command(after_help = "Examples:
   smm query api-sast --since 7d
   smm query --measure sarif-findings --label team=payments --json | jq .value")]
