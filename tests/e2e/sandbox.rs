@@ -158,6 +158,29 @@ async fn deep_recursion_is_a_stack_overflow() {
     assert_eq!(m.error_kind.as_deref(), Some("stack-overflow"), "{m:?}");
 }
 
+/// Nothing a run writes in its instance's memory reaches the next run of
+/// the same component, though pooled slots are reused and reset in place
+/// (only the pages a run dirtied, see `sandbox::pool`), neither in its
+/// data nor in its heap; nor with instances allocated on demand.
+#[tokio::test]
+async fn no_run_sees_what_an_earlier_run_left_in_memory() {
+    for p in [Probe::new().await, Probe::one_shot().await] {
+        p.instance(
+            "r",
+            json!({"behaviour": "remember", "bytes": 3 << 20}),
+            LimitOverrides::default(),
+        );
+        for run in 0..4 {
+            let m = p.engine.run("r").await.unwrap();
+            assert_eq!(
+                m.value,
+                Some(0.0),
+                "run {run} saw an earlier run's marks: {m:?}"
+            );
+        }
+    }
+}
+
 /// `smm run` and the other one-shot commands take plugin instances from
 /// wasmtime's on-demand allocator instead of the pool `smm serve` uses:
 /// the limits are the same.

@@ -36,8 +36,8 @@ use serde_json::Value;
 use smm_catalogue::{MeasureKind, RawMetadata, Scale};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError, PoolingAllocationConfig,
-    Store, Trap, UpdateDeadline,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError,
+    PoolingAllocationConfig, Store, Trap, UpdateDeadline,
 };
 
 pub use cache::ArtifactLedger;
@@ -201,12 +201,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Sandbox {
     pub fn new(config: SandboxConfig) -> Result<Sandbox, String> {
-        let pool = match config.allocation {
-            Allocation::Pooled { slots } => Some(pool(slots)),
-            Allocation::OnDemand => None,
-        };
-        let engine =
-            Engine::new(&engine_config(pool)).map_err(|e| format!("wasmtime engine: {e}"))?;
+        let engine = match config.allocation {
+            // Without PAGEMAP_SCAN (Linux before 6.7), keeping pages
+            // resident would memset them all after every run: not used.
+            Allocation::Pooled { slots } => Engine::new(&engine_config(Some(pool(slots, true))))
+                .or_else(|_| Engine::new(&engine_config(Some(pool(slots, false))))),
+            Allocation::OnDemand => Engine::new(&engine_config(None)),
+        }
+        .map_err(|e| format!("wasmtime engine: {e}"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| format!("linking WASI: {e}"))?;
@@ -536,8 +538,15 @@ impl Sandbox {
 /// The wasmtime settings of the engine, and of the compiler child (which
 /// instantiates nothing, so it needs no pool). Everything that changes the
 /// compiled code is set here, once, for both.
-/// The pooling allocator's settings for `slots` instances alive at once.
-fn pool(slots: u32) -> PoolingAllocationConfig {
+/// Per memory and per table of a pooled slot: how much of what a run
+/// dirtied is reset in place rather than decommitted (see [`pool`]).
+const KEEP_RESIDENT_MEMORY: usize = 4 << 20;
+const KEEP_RESIDENT_TABLE: usize = 64 << 10;
+
+/// The pooling allocator's settings for `slots` instances alive at once;
+/// with `dirty_pages`, slots are reset page by page where a run wrote
+/// (Linux 6.7 and later: elsewhere the engine cannot be created with it).
+fn pool(slots: u32, dirty_pages: bool) -> PoolingAllocationConfig {
     let slots = slots.max(1);
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(slots)
@@ -556,6 +565,18 @@ fn pool(slots: u32) -> PoolingAllocationConfig {
         // every core) per run. Keeping pages resident instead (memset)
         // cost as much user time as it saved system time: not used.
         .decommit_batch_size(DECOMMIT_BATCH);
+    if dirty_pages {
+        // Only the pages a run wrote are put back (memset from the
+        // image), found with Linux's PAGEMAP_SCAN, up to these sizes; what
+        // a run dirtied beyond them is decommitted as before. Measured on
+        // the saturated serve bench: 158-170 -> 98-103 µs of CPU per run,
+        // system time 70 -> 30 µs: a decommitted page costs a fault on the
+        // next run, and a copy-on-write fault a TLB shootdown on every
+        // core. The price: up to this much stays resident per slot used.
+        pool.pagemap_scan(Enabled::Yes)
+            .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY)
+            .table_keep_resident(KEEP_RESIDENT_TABLE);
+    }
     pool
 }
 

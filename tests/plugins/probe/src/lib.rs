@@ -48,6 +48,11 @@ pub enum Behaviour {
     ObservedAt,
     /// Ask the host for `bytes` random bytes in one call.
     Random,
+    /// Report what an earlier run left in this instance's memory (a static
+    /// counter, and marks in `bytes` bytes of fresh heap, read without
+    /// initialising them as a hostile plugin would), then leave marks in
+    /// both: a fresh instance reports 0.
+    Remember,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -162,6 +167,36 @@ impl Measure for Probe {
             Behaviour::Random => {
                 let bytes = wasip2::random::random::get_random_bytes(config.bytes as u64);
                 Ok(Measurement::value(bytes.len() as f64))
+            }
+            Behaviour::Remember => {
+                use std::sync::atomic::{AtomicU32, Ordering};
+                static RUNS: AtomicU32 = AtomicU32::new(0);
+                let earlier = RUNS.fetch_add(1, Ordering::Relaxed) as usize;
+                const MARK: u64 = u64::from_le_bytes(*b"smm-mark");
+                let words = config.bytes.max(8) / 8;
+                let layout = std::alloc::Layout::array::<u64>(words).unwrap();
+                // SAFETY: a valid layout; the words are read as the machine
+                // holds them (wasm memory is always initialised), then all
+                // written; the block is freed with the same layout.
+                let marks = |write: bool| unsafe {
+                    let heap = std::alloc::alloc(layout).cast::<u64>();
+                    let found = (0..words)
+                        .filter(|&i| std::ptr::read_volatile(heap.add(i)) == MARK)
+                        .count();
+                    if write {
+                        for i in 0..words {
+                            heap.add(i).write(MARK);
+                        }
+                    }
+                    std::alloc::dealloc(heap.cast(), layout);
+                    found
+                };
+                let left = marks(true);
+                // The same allocation again, in this run: the marks just
+                // freed are seen (the check above can see them).
+                let seen = marks(false);
+                Ok(Measurement::value((earlier + left) as f64)
+                    .with_details(json!({ "marks_seen_within_a_run": seen })))
             }
             Behaviour::Ambient => {
                 let env = std::env::vars().count();
