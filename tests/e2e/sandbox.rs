@@ -111,51 +111,61 @@ impl Probe {
 /// Generous margin over a deadline: machines are shared and noisy.
 const MARGIN: Duration = Duration::from_secs(5);
 
+/// Both kinds of engine: `smm serve`'s, whose plugin instances come from
+/// wasmtime's pool, and a one-shot command's (`smm run`), whose instances
+/// are allocated on demand. The limits hold the same in both.
+async fn both_engines() -> [Probe; 2] {
+    [Probe::new().await, Probe::one_shot().await]
+}
+
 #[tokio::test]
 async fn an_infinite_loop_times_out_at_the_deadline() {
-    let p = Probe::new().await;
-    let deadline = Duration::from_millis(500);
-    let (m, took) = p
-        .misbehave(
-            "loop",
-            json!({}),
-            LimitOverrides {
-                deadline_ms: Some(500),
-                ..Default::default()
-            },
-        )
-        .await;
-    assert_eq!(m.error_kind.as_deref(), Some("timeout"), "{m:?}");
-    assert!(m.error.as_ref().unwrap().contains("500ms"), "{m:?}");
-    assert!(took >= deadline, "stopped before the deadline: {took:?}");
-    assert!(took < deadline + MARGIN, "took {took:?}");
+    for p in both_engines().await {
+        let deadline = Duration::from_millis(500);
+        let (m, took) = p
+            .misbehave(
+                "loop",
+                json!({}),
+                LimitOverrides {
+                    deadline_ms: Some(500),
+                    ..Default::default()
+                },
+            )
+            .await;
+        assert_eq!(m.error_kind.as_deref(), Some("timeout"), "{m:?}");
+        assert!(m.error.as_ref().unwrap().contains("500ms"), "{m:?}");
+        assert!(took >= deadline, "stopped before the deadline: {took:?}");
+        assert!(took < deadline + MARGIN, "took {took:?}");
+    }
 }
 
 #[tokio::test]
 async fn unbounded_allocation_hits_the_memory_cap() {
-    let p = Probe::new().await;
-    let (m, took) = p
-        .misbehave(
-            "alloc",
-            json!({}),
-            LimitOverrides {
-                memory_bytes: Some(32 << 20),
-                ..Default::default()
-            },
-        )
-        .await;
-    assert_eq!(m.error_kind.as_deref(), Some("memory"), "{m:?}");
-    assert!(m.error.as_ref().unwrap().contains("32 MiB"), "{m:?}");
-    assert!(took < Duration::from_secs(10) + MARGIN, "took {took:?}");
+    for p in both_engines().await {
+        let (m, took) = p
+            .misbehave(
+                "alloc",
+                json!({}),
+                LimitOverrides {
+                    memory_bytes: Some(32 << 20),
+                    ..Default::default()
+                },
+            )
+            .await;
+        assert_eq!(m.error_kind.as_deref(), Some("memory"), "{m:?}");
+        assert!(m.error.as_ref().unwrap().contains("32 MiB"), "{m:?}");
+        assert!(took < Duration::from_secs(10) + MARGIN, "took {took:?}");
+    }
 }
 
 #[tokio::test]
 async fn deep_recursion_is_a_stack_overflow() {
-    let p = Probe::new().await;
-    let (m, _) = p
-        .misbehave("recurse", json!({}), LimitOverrides::default())
-        .await;
-    assert_eq!(m.error_kind.as_deref(), Some("stack-overflow"), "{m:?}");
+    for p in both_engines().await {
+        let (m, _) = p
+            .misbehave("recurse", json!({}), LimitOverrides::default())
+            .await;
+        assert_eq!(m.error_kind.as_deref(), Some("stack-overflow"), "{m:?}");
+    }
 }
 
 /// Nothing a run writes in its instance's memory reaches the next run of
@@ -164,7 +174,7 @@ async fn deep_recursion_is_a_stack_overflow() {
 /// data nor in its heap; nor with instances allocated on demand.
 #[tokio::test]
 async fn no_run_sees_what_an_earlier_run_left_in_memory() {
-    for p in [Probe::new().await, Probe::one_shot().await] {
+    for p in both_engines().await {
         p.instance(
             "r",
             json!({"behaviour": "remember", "bytes": 3 << 20}),
@@ -177,48 +187,13 @@ async fn no_run_sees_what_an_earlier_run_left_in_memory() {
                 Some(0.0),
                 "run {run} saw an earlier run's marks: {m:?}"
             );
+            let seen = &m.details.as_ref().unwrap()["marks_seen_within_a_run"];
+            assert!(
+                seen.as_u64() > Some(0),
+                "the probe sees marks where they are: {m:?}"
+            );
         }
     }
-}
-
-/// `smm run` and the other one-shot commands take plugin instances from
-/// wasmtime's on-demand allocator instead of the pool `smm serve` uses:
-/// the limits are the same.
-#[tokio::test]
-async fn one_shot_engines_hold_plugins_to_the_same_limits() {
-    let p = Probe::one_shot().await;
-    let (m, _) = p
-        .misbehave(
-            "alloc",
-            json!({}),
-            LimitOverrides {
-                memory_bytes: Some(32 << 20),
-                ..Default::default()
-            },
-        )
-        .await;
-    assert_eq!(m.error_kind.as_deref(), Some("memory"), "{m:?}");
-    assert!(m.error.as_ref().unwrap().contains("32 MiB"), "{m:?}");
-    let deadline = Duration::from_millis(500);
-    let (m, took) = p
-        .misbehave(
-            "loop",
-            json!({}),
-            LimitOverrides {
-                deadline_ms: Some(500),
-                ..Default::default()
-            },
-        )
-        .await;
-    assert_eq!(m.error_kind.as_deref(), Some("timeout"), "{m:?}");
-    assert!(
-        took >= deadline && took < deadline + MARGIN,
-        "took {took:?}"
-    );
-    let (m, _) = p
-        .misbehave("recurse", json!({}), LimitOverrides::default())
-        .await;
-    assert_eq!(m.error_kind.as_deref(), Some("stack-overflow"), "{m:?}");
 }
 
 #[tokio::test]
