@@ -297,11 +297,11 @@ impl Engine {
         }
     }
 
-    /// For a process about to exit: close the stores (the embedded one
-    /// checkpoints its log, so that the next process need not replay it)
-    /// and leave the sandbox's code and memory mappings to the operating
-    /// system ([`Sandbox::exit`]): tearing the sandbox down was a tenth of
-    /// a one-shot `smm run`'s CPU.
+    /// For a process about to exit: close the stores (what closing the
+    /// embedded one does depends on its [`Usage`]) and leave the sandbox's
+    /// code and memory mappings to the operating system
+    /// ([`Sandbox::exit`]): tearing the sandbox down was a tenth of a
+    /// one-shot `smm run`'s CPU.
     pub fn exit(self) {
         let Engine { sandbox, .. } = self;
         sandbox.exit();
