@@ -25,9 +25,17 @@ pub(super) struct SandboxSetup {
     pending: Mutex<Option<Pending>>,
 }
 
-/// A setup still running, and what to give the sandbox once it is done.
+type Setup = Box<dyn FnOnce() -> Result<Sandbox, String> + Send>;
+
+/// A setup not finished, and what to give the sandbox once it is done.
 struct Pending {
-    setup: JoinHandle<Result<Sandbox, String>>,
+    /// The setup, for whichever thread comes to it first: the background
+    /// thread, or the first caller if that thread has not started yet (a
+    /// busy host may start it late; waiting for it would only add its
+    /// start to the setup).
+    setup: Arc<Mutex<Option<Setup>>>,
+    /// The background thread: the setup's result, if it took it.
+    thread: JoinHandle<Option<Result<Sandbox, String>>>,
     ledger: Option<Arc<dyn ArtifactLedger>>,
     isolation: Option<Isolation>,
 }
@@ -45,14 +53,17 @@ impl SandboxSetup {
     pub(super) fn in_background(
         setup: impl FnOnce() -> Result<Sandbox, String> + Send + 'static,
     ) -> Result<SandboxSetup, EngineError> {
-        let setup = std::thread::Builder::new()
+        let setup: Arc<Mutex<Option<Setup>>> = Arc::new(Mutex::new(Some(Box::new(setup))));
+        let work = setup.clone();
+        let thread = std::thread::Builder::new()
             .name("smm-sandbox-setup".into())
-            .spawn(setup)
+            .spawn(move || take(&work).map(|setup| setup()))
             .map_err(|e| EngineError::Sandbox(format!("starting the sandbox setup: {e}")))?;
         Ok(SandboxSetup {
             ready: OnceLock::new(),
             pending: Mutex::new(Some(Pending {
                 setup,
+                thread,
                 ledger: None,
                 isolation: None,
             })),
@@ -84,10 +95,14 @@ impl SandboxSetup {
                     .unwrap_or_else(|p| p.into_inner())
                     .take()
                     .expect("a sandbox not ready has a setup pending");
-                let mut sandbox = pending
-                    .setup
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+                let mut sandbox = match take(&pending.setup) {
+                    Some(setup) => setup()?,
+                    None => pending
+                        .thread
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                        .expect("the thread that took the setup returns its result")?,
+                };
                 if let Some(ledger) = pending.ledger {
                     sandbox.record_digests_in(ledger);
                 }
@@ -123,5 +138,37 @@ impl SandboxSetup {
         if let Some(Ok(sandbox)) = self.ready.into_inner() {
             sandbox.exit();
         }
+    }
+}
+
+/// The setup, if no thread took it yet.
+fn take(setup: &Mutex<Option<Setup>>) -> Option<Setup> {
+    setup.lock().unwrap_or_else(|p| p.into_inner()).take()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::SandboxConfig;
+
+    #[test]
+    fn the_first_caller_gets_the_one_sandbox_set_up() {
+        let setup = SandboxSetup::in_background(|| Sandbox::new(SandboxConfig::default())).unwrap();
+        let first: *const Sandbox = setup.get().unwrap();
+        let again: *const Sandbox = setup.get().unwrap();
+        assert_eq!(first, again, "set up once");
+        setup.exit();
+    }
+
+    #[test]
+    fn a_failed_setup_is_an_error_each_time_it_is_asked_for() {
+        let setup = SandboxSetup::in_background(|| Err("no wasmtime today".to_string())).unwrap();
+        for _ in 0..2 {
+            match setup.get() {
+                Err(EngineError::Sandbox(m)) => assert_eq!(m, "no wasmtime today"),
+                other => panic!("{:?}", other.map(|_| ())),
+            }
+        }
+        setup.exit();
     }
 }
