@@ -8,9 +8,10 @@
 //! command that never runs a plugin (`smm instance list`) waits for it
 //! only as it exits, by when it is usually done.
 //!
-//! Invariant: the sandbox is set up once. The first caller that needs it
-//! waits for the setup thread (once per process, at most the setup's
-//! time), and gets it with the ledger and isolation the engine was given
+//! Invariant: the sandbox is set up once, by the setup thread or, if that
+//! thread has not started when the sandbox is first needed, by the caller.
+//! The first caller waits for it (once per process, at most the setup's
+//! time) and gets it with the ledger and isolation the engine was given
 //! meanwhile: no cache entry is loaded before the ledger is in place.
 
 use std::sync::{Arc, Mutex, OnceLock};
