@@ -109,7 +109,7 @@ impl Engine {
     /// [`Engine::derived_instances`], recomputed only when the catalogue
     /// change marker (bumped by any change to instances or measures, from
     /// any process) has moved.
-    pub(super) async fn dependents(&self, marker: i64) -> Result<Dependents, EngineError> {
+    async fn dependents(&self, marker: i64) -> Result<Dependents, EngineError> {
         {
             let cache = self.dependents.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((m, d)) = cache.as_ref()

@@ -74,15 +74,11 @@ impl SandboxSetup {
     /// Once set up, the sandbox's cache uses only entries whose digest
     /// `ledger` records.
     pub(super) fn record_digests_in(mut self, ledger: Arc<dyn ArtifactLedger>) -> SandboxSetup {
-        match self.ready.get_mut() {
-            Some(Ok(sandbox)) => sandbox.record_digests_in(ledger),
-            Some(Err(_)) => {}
-            None => {
-                if let Some(pending) = self.pending.get_mut().unwrap_or_else(|p| p.into_inner()) {
-                    pending.ledger = Some(ledger);
-                }
-            }
-        }
+        self.now_or_once_set_up(
+            |sandbox, ledger| sandbox.record_digests_in(ledger),
+            |pending, ledger| pending.ledger = Some(ledger),
+            ledger,
+        );
         self
     }
 
@@ -118,12 +114,27 @@ impl SandboxSetup {
 
     /// Compile in a child process (see [`Isolation`]), now or once set up.
     pub(super) fn isolate(&mut self, isolation: Isolation) {
+        self.now_or_once_set_up(
+            |sandbox, isolation| sandbox.isolate(isolation),
+            |pending, isolation| pending.isolation = Some(isolation),
+            isolation,
+        );
+    }
+
+    /// Give `setting` to the sandbox if it is set up (`now`), or keep it
+    /// for when it is (`later`; `get` applies it).
+    fn now_or_once_set_up<S>(
+        &mut self,
+        now: impl FnOnce(&mut Sandbox, S),
+        later: impl FnOnce(&mut Pending, S),
+        setting: S,
+    ) {
         match self.ready.get_mut() {
-            Some(Ok(sandbox)) => sandbox.isolate(isolation),
+            Some(Ok(sandbox)) => now(sandbox, setting),
             Some(Err(_)) => {}
             None => {
                 if let Some(pending) = self.pending.get_mut().unwrap_or_else(|p| p.into_inner()) {
-                    pending.isolation = Some(isolation);
+                    later(pending, setting);
                 }
             }
         }

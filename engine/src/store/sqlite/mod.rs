@@ -234,10 +234,7 @@ impl Drop for Inner {
     /// past [`ONE_SHOT_LOG_BYTES`]: then it is copied into the database
     /// and emptied, now.
     fn drop(&mut self) {
-        let Some(file) = (self.usage == Usage::OneShot)
-            .then_some(())
-            .and(self.file.as_ref())
-        else {
+        let (Usage::OneShot, Some(file)) = (self.usage, &self.file) else {
             return;
         };
         let mut log = file.clone().into_os_string();
